@@ -1,0 +1,1 @@
+"""Dataset schemas: the asc data model, custom schemas, and record validation."""
