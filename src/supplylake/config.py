@@ -1,0 +1,87 @@
+"""One typed settings object. Every field can be set as ``SUPPLYLAKE_<FIELD>`` in the environment."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "SUPPLYLAKE_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8642
+    data_dir: Path = Path("supplylake-data")
+    #: ``sqlite:///...``; empty means ``<data_dir>/supplylake.db``.
+    database_url: str = ""
+    #: A folder; empty means ``<data_dir>/warehouse``.
+    warehouse: str = ""
+    access_key_id: str = field(default="", repr=False)
+    secret_access_key: str = field(default="", repr=False)
+    account_id: str = "000000000000"
+    #: Region used in ARNs when a request carries none.
+    region: str = "us-east-1"
+    #: How long a clientToken stays active.
+    token_ttl_hours: float = 8.0
+    #: How long events stay queryable after they were received.
+    event_retention_days: float = 30.0
+    #: Per-instance SendDataIntegrationEvent rate (token bucket): events per second and burst.
+    event_rate: float = 5000.0
+    event_burst: int = 10000
+    #: Cap on the events of an instance that the loader has not applied yet.
+    max_pending_events: int = 1_000_000
+    #: Largest request body read; larger ones are refused from Content-Length, unread.
+    max_body_bytes: int = 8 * 1024 * 1024
+    #: Seconds an instance spends in Initializing or Deleting (AWS does this asynchronously).
+    instance_transition_seconds: float = 0.2
+    #: Run the lake loader inside ``serve``.
+    loader: bool = True
+    loader_batch_events: int = 1000
+    loader_max_wait_seconds: float = 0.2
+    log_level: str = "info"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'supplylake.db').resolve()}"
+
+    @property
+    def resolved_warehouse(self) -> str:
+        return self.warehouse or str((self.data_dir / "warehouse").resolve())
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``SUPPLYLAKE_*`` variables, then explicit overrides (None is skipped)."""
+        env = dict(os.environ) if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _convert(name: str, annotation: Any, raw: str) -> Any:
+    kind = str(annotation)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind == "Path":
+            return Path(raw)
+    except ValueError:
+        raise ValueError(
+            f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}: fix or unset it"
+        ) from None
+    return raw

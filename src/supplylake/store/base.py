@@ -1,0 +1,297 @@
+"""The durable store contract.
+
+One abstract class, one backend per module (``SqliteStore``; ``PostgresStore`` later), picked by
+URL in :func:`supplylake.store.open_store`. Every backend passes the same contract tests in
+``tests/store/test_contract.py``.
+"""
+
+from __future__ import annotations
+
+import abc
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from supplylake.schema.types import DatasetSchema, Operation
+
+
+class StoreError(Exception):
+    """Base class of the store's domain errors."""
+
+
+class AlreadyExists(StoreError):
+    pass
+
+
+class NotFound(StoreError):
+    pass
+
+
+class TokenConflict(StoreError):
+    """A client token was reused with a different request."""
+
+
+class PendingQuotaExceeded(StoreError):
+    """The instance has too many events not yet applied."""
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    access_key_id: str
+    secret_access_key: str
+    account_id: str
+    created_at: datetime
+    is_root: bool = False
+    actions: tuple[str, ...] = ("scn:*",)
+    instances: tuple[str, ...] = ("*",)
+    description: str = ""
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Instance:
+    instance_id: str
+    account_id: str
+    region: str
+    state: str
+    created_at: datetime
+    updated_at: datetime
+    name: str | None = None
+    description: str | None = None
+    kms_key_arn: str | None = None
+    web_app_dns_domain: str | None = None
+    error_message: str | None = None
+    version: float = 1.0
+
+
+@dataclass(frozen=True)
+class Namespace:
+    instance_id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    instance_id: str
+    namespace: str
+    name: str
+    schema: DatasetSchema
+    created_at: datetime
+    updated_at: datetime
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event validated by the service, ready to be committed."""
+
+    event_id: str
+    instance_id: str
+    event_type: str
+    event_group_id: str
+    event_timestamp: datetime
+    namespace: str
+    dataset: str
+    operation: Operation
+    data: str
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class Event:
+    position: int
+    event_id: str
+    instance_id: str
+    event_type: str
+    event_group_id: str
+    event_timestamp: datetime
+    namespace: str
+    dataset: str
+    operation: Operation
+    status: str
+    received_at: datetime
+    message: str | None = None
+    applied_at: datetime | None = None
+    data: str | None = None
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """Scope and token of a request that must complete only once while the token lives."""
+
+    scope: str
+    token: str
+    request_hash: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    event_id: str
+    position: int
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the loader finished an event."""
+
+    position: int
+    status: str  # SUCCEEDED or FAILED
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    instance_id: str
+    namespace: str
+    name: str
+
+
+@dataclass
+class Page:
+    """Items and the sort key to resume after, if there may be more."""
+
+    items: list[object] = field(default_factory=list)
+    last_key: str | None = None
+
+
+class Store(abc.ABC):
+    """Everything supplylake keeps outside the lake."""
+
+    # -- life cycle -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def secret(self, name: str) -> bytes:
+        """A random server secret (for signing page tokens), created on first use."""
+
+    # -- access keys ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_key(self, key: AccessKey) -> None:
+        """Insert the key, or replace the key with the same id."""
+
+    @abc.abstractmethod
+    def get_key(self, access_key_id: str) -> AccessKey | None: ...
+
+    @abc.abstractmethod
+    def list_keys(self) -> list[AccessKey]: ...
+
+    @abc.abstractmethod
+    def revoke_key(self, access_key_id: str, at: datetime) -> bool: ...
+
+    # -- instances ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_instance(
+        self, instance: Instance, tags: dict[str, str], arn: str, idem: IdempotencyKey | None
+    ) -> Instance:
+        """Create the instance; with ``idem``, a replay answers the instance first created."""
+
+    @abc.abstractmethod
+    def get_instance(self, instance_id: str) -> Instance | None: ...
+
+    @abc.abstractmethod
+    def list_instances(
+        self, account_id: str, after: str | None, limit: int, names: list[str], states: list[str]
+    ) -> list[Instance]:
+        """Instances of an account ordered by id, after the id ``after``."""
+
+    @abc.abstractmethod
+    def list_instances_in_state(self, states: list[str]) -> list[Instance]: ...
+
+    @abc.abstractmethod
+    def update_instance(self, instance_id: str, at: datetime, **changes: object) -> Instance: ...
+
+    @abc.abstractmethod
+    def purge_instance(self, instance_id: str, arn_prefix: str) -> None:
+        """Remove the namespaces, datasets, tags and events of an instance."""
+
+    # -- namespaces -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_namespace(self, ns: Namespace, tags: dict[str, str], arn: str) -> Namespace: ...
+
+    @abc.abstractmethod
+    def get_namespace(self, instance_id: str, name: str) -> Namespace | None: ...
+
+    @abc.abstractmethod
+    def list_namespaces(
+        self, instance_id: str, after: str | None, limit: int
+    ) -> list[Namespace]: ...
+
+    @abc.abstractmethod
+    def update_namespace(
+        self, instance_id: str, name: str, description: str | None, at: datetime
+    ) -> Namespace: ...
+
+    @abc.abstractmethod
+    def delete_namespace(self, instance_id: str, name: str, arn_prefix: str) -> None:
+        """Delete the namespace, its datasets and their tags."""
+
+    # -- datasets -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_dataset(self, ds: Dataset, tags: dict[str, str], arn: str) -> Dataset: ...
+
+    @abc.abstractmethod
+    def get_dataset(self, instance_id: str, namespace: str, name: str) -> Dataset | None: ...
+
+    @abc.abstractmethod
+    def list_datasets(
+        self, instance_id: str, namespace: str, after: str | None, limit: int
+    ) -> list[Dataset]: ...
+
+    @abc.abstractmethod
+    def update_dataset(
+        self, instance_id: str, namespace: str, name: str, description: str | None, at: datetime
+    ) -> Dataset: ...
+
+    @abc.abstractmethod
+    def delete_dataset(self, instance_id: str, namespace: str, name: str, arn: str) -> None: ...
+
+    # -- tags -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def get_tags(self, arn: str) -> dict[str, str]: ...
+
+    @abc.abstractmethod
+    def tag(self, arn: str, tags: dict[str, str], max_tags: int) -> None:
+        """Add or overwrite tags; raises StoreError when the total would pass ``max_tags``."""
+
+    @abc.abstractmethod
+    def untag(self, arn: str, keys: list[str]) -> None: ...
+
+    # -- events ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def append_event(
+        self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
+    ) -> Future[AppendResult]:
+        """Commit the event durably; the future resolves once it is on disk (group commit)."""
+
+    @abc.abstractmethod
+    def get_event(
+        self, instance_id: str, event_id: str, with_data: bool = False
+    ) -> Event | None: ...
+
+    @abc.abstractmethod
+    def list_events(
+        self, instance_id: str, event_type: str | None, before: int | None, limit: int
+    ) -> list[Event]:
+        """Events newest first, with positions below ``before``."""
+
+    @abc.abstractmethod
+    def pending_datasets(self) -> list[DatasetRef]:
+        """Datasets that have events not yet applied."""
+
+    @abc.abstractmethod
+    def pending_events(self, ref: DatasetRef, limit: int) -> list[Event]:
+        """The oldest events of a dataset not yet applied, with their data, in position order."""
+
+    @abc.abstractmethod
+    def complete_events(self, outcomes: list[Outcome], at: datetime) -> None:
+        """Record the loader's outcome for events."""
+
+    @abc.abstractmethod
+    def purge_events(self, received_before: datetime, tokens_expired_before: datetime) -> int:
+        """Delete finished events received before the cutoff and expired tokens."""

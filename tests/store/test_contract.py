@@ -1,0 +1,300 @@
+"""The store contract: one test class, run against every backend."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from supplylake.schema.types import DatasetSchema, Field, FieldType, Operation
+from supplylake.store.base import (
+    AccessKey,
+    AlreadyExists,
+    Dataset,
+    DatasetRef,
+    IdempotencyKey,
+    Instance,
+    Namespace,
+    NewEvent,
+    NotFound,
+    Outcome,
+    PendingQuotaExceeded,
+    Store,
+    StoreError,
+    TokenConflict,
+)
+from supplylake.store.sqlite import SqliteStore
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+INST = "11111111-2222-3333-4444-555555555555"
+ARN = f"arn:aws:scn:us-east-1:000000000000:instance/{INST}"
+
+
+def _instance(instance_id: str = INST, account: str = "000000000000", **kw: object) -> Instance:
+    values: dict[str, object] = dict(
+        instance_id=instance_id,
+        account_id=account,
+        region="us-east-1",
+        state="Active",
+        created_at=T0,
+        updated_at=T0,
+    )
+    values.update(kw)
+    return Instance(**values)  # type: ignore[arg-type]
+
+
+def _event(n: int, dataset: str = "orders", instance_id: str = INST) -> NewEvent:
+    return NewEvent(
+        event_id=f"00000000-0000-0000-0000-{n:012d}",
+        instance_id=instance_id,
+        event_type="scn.data.dataset",
+        event_group_id=f"g{n % 3}",
+        event_timestamp=T0,
+        namespace="default",
+        dataset=dataset,
+        operation=Operation.UPSERT,
+        data=f'{{"id": "{n}"}}',
+        received_at=T0,
+    )
+
+
+def _idem(token: str, digest: str = "h1", ttl: timedelta = timedelta(hours=8)) -> IdempotencyKey:
+    return IdempotencyKey("scope", token, digest, datetime.now(UTC) + ttl)
+
+
+class StoreContract:
+    """Behaviour every Store backend must have. Subclasses provide the ``store`` fixture."""
+
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:  # pragma: no cover - overridden
+        raise NotImplementedError
+        yield
+
+    def test_secret_is_stable(self, store: Store) -> None:
+        first = store.secret("page-token")
+        assert len(first) == 32
+        assert store.secret("page-token") == first
+        assert store.secret("other") != first
+
+    def test_keys_put_get_list_revoke(self, store: Store) -> None:
+        key = AccessKey(
+            "AKID1",
+            "secret",
+            "000000000000",
+            T0,
+            is_root=True,
+            actions=("scn:Get*",),
+            instances=("abc*",),
+        )
+        store.put_key(key)
+        assert store.get_key("AKID1") == key
+        assert store.get_key("nope") is None
+        assert [k.access_key_id for k in store.list_keys()] == ["AKID1"]
+        assert store.revoke_key("AKID1", T0 + timedelta(seconds=1))
+        assert not store.revoke_key("AKID1", T0)
+        revoked = store.get_key("AKID1")
+        assert revoked is not None and revoked.revoked_at == T0 + timedelta(seconds=1)
+
+    def test_instance_crud_and_listing(self, store: Store) -> None:
+        ids = [f"{i:08d}-0000-0000-0000-000000000000" for i in range(5)]
+        for i, iid in enumerate(ids):
+            store.create_instance(_instance(iid, name=f"n{i % 2}"), {"k": "v"}, f"arn/{iid}", None)
+        store.create_instance(
+            _instance("99999999-0000-0000-0000-000000000000", account="111111111111"),
+            {},
+            "arn/x",
+            None,
+        )
+        page = store.list_instances("000000000000", None, 3, [], [])
+        assert [i.instance_id for i in page] == ids[:3]
+        page = store.list_instances("000000000000", ids[2], 10, [], [])
+        assert [i.instance_id for i in page] == ids[3:]
+        assert [
+            i.instance_id for i in store.list_instances("000000000000", None, 10, ["n1"], [])
+        ] == [ids[1], ids[3]]
+        updated = store.update_instance(
+            ids[0], T0 + timedelta(1), state="Deleting", description="d"
+        )
+        assert (updated.state, updated.description, updated.version) == ("Deleting", "d", 2.0)
+        assert [i.instance_id for i in store.list_instances_in_state(["Deleting"])] == [ids[0]]
+        assert store.get_tags(f"arn/{ids[0]}") == {"k": "v"}
+        with pytest.raises(NotFound):
+            store.update_instance("00000000-dead-0000-0000-000000000000", T0, state="Active")
+
+    def test_create_instance_is_idempotent_by_token(self, store: Store) -> None:
+        first = store.create_instance(_instance(), {}, ARN, _idem("tok"))
+        again = store.create_instance(
+            _instance("22222222-0000-0000-0000-000000000000"), {}, ARN, _idem("tok")
+        )
+        assert again.instance_id == first.instance_id
+        with pytest.raises(TokenConflict):
+            store.create_instance(
+                _instance("33333333-0000-0000-0000-000000000000"), {}, ARN, _idem("tok", "h2")
+            )
+
+    def test_namespaces_and_datasets(self, store: Store) -> None:
+        store.create_instance(_instance(), {}, ARN, None)
+        ns = Namespace(INST, "sales", T0, T0, "desc")
+        store.create_namespace(ns, {"a": "1"}, ARN + "/namespaces/sales")
+        with pytest.raises(AlreadyExists):
+            store.create_namespace(ns, {}, ARN + "/namespaces/sales")
+        schema = DatasetSchema("orders", (Field("id", FieldType.STRING, True),), ("id",))
+        ds = Dataset(INST, "sales", "orders", schema, T0, T0, "d")
+        store.create_dataset(ds, {"b": "2"}, ARN + "/namespaces/sales/datasets/orders")
+        assert store.get_dataset(INST, "sales", "orders") == ds
+        with pytest.raises(AlreadyExists):
+            store.create_dataset(ds, {}, "x")
+        with pytest.raises(NotFound):
+            store.create_dataset(Dataset(INST, "nope", "x", schema, T0, T0), {}, "x")
+        assert [d.name for d in store.list_datasets(INST, "sales", None, 10)] == ["orders"]
+        assert store.update_dataset(INST, "sales", "orders", "new", T0).description == "new"
+        assert store.update_namespace(INST, "sales", None, T0).description == "desc"
+        store.delete_namespace(INST, "sales", ARN + "/namespaces/sales")
+        assert store.get_dataset(INST, "sales", "orders") is None
+        assert store.get_tags(ARN + "/namespaces/sales/datasets/orders") == {}
+        assert store.get_tags(ARN + "/namespaces/sales") == {}
+        with pytest.raises(NotFound):
+            store.delete_namespace(INST, "sales", "x")
+
+    def test_tags_limit_and_untag(self, store: Store) -> None:
+        store.tag("arn:x", {f"k{i}": "v" for i in range(3)}, max_tags=4)
+        store.tag("arn:x", {"k0": "changed"}, max_tags=4)
+        with pytest.raises(StoreError):
+            store.tag("arn:x", {"a": "1", "b": "2"}, max_tags=4)
+        store.untag("arn:x", ["k1", "absent"])
+        assert store.get_tags("arn:x") == {"k0": "changed", "k2": "v"}
+
+    def test_events_get_positions_in_commit_order(self, store: Store) -> None:
+        store.create_instance(_instance(), {}, ARN, None)
+        results = [store.append_event(_event(n), None, 100).result() for n in range(5)]
+        positions = [r.position for r in results]
+        assert positions == sorted(positions) and len(set(positions)) == 5
+        ev = store.get_event(INST, results[2].event_id, with_data=True)
+        assert ev is not None and ev.data == '{"id": "2"}' and ev.status == "IN_PROGRESS"
+        listed = store.list_events(INST, None, None, 3)
+        assert [e.position for e in listed] == positions[::-1][:3]
+        assert [
+            e.position for e in store.list_events(INST, None, listed[-1].position, 10)
+        ] == positions[:2][::-1]
+        assert store.list_events(INST, "scn.data.forecast", None, 10) == []
+
+    def test_concurrent_appends_share_commits_and_lose_nothing(self, store: Store) -> None:
+        store.create_instance(_instance(), {}, ARN, None)
+        with ThreadPoolExecutor(16) as pool:
+            futures = list(
+                pool.map(lambda n: store.append_event(_event(n), None, 10_000), range(400))
+            )
+        results = [f.result() for f in futures]
+        assert len({r.position for r in results}) == 400
+        assert len(store.list_events(INST, None, None, 1000)) == 400
+
+    def test_token_replay_and_conflict(self, store: Store) -> None:
+        store.create_instance(_instance(), {}, ARN, None)
+        first = store.append_event(_event(1), _idem("t" * 40), 100).result()
+        again = store.append_event(_event(2), _idem("t" * 40), 100).result()
+        assert again.event_id == first.event_id and again.replayed
+        with pytest.raises(TokenConflict):
+            store.append_event(_event(3), _idem("t" * 40, "other"), 100).result()
+        assert len(store.list_events(INST, None, None, 10)) == 1
+
+    def test_expired_token_is_fresh_again(self, store: Store) -> None:
+        store.create_instance(_instance(), {}, ARN, None)
+        store.append_event(_event(1), _idem("x" * 40, ttl=timedelta(seconds=-1)), 100).result()
+        second = store.append_event(_event(2), _idem("x" * 40), 100).result()
+        assert not second.replayed
+
+    def test_pending_quota_and_completion(self, store: Store) -> None:
+        store.create_instance(_instance(), {}, ARN, None)
+        a = store.append_event(_event(1), None, 2).result()
+        b = store.append_event(_event(2, "other"), None, 2).result()
+        with pytest.raises(PendingQuotaExceeded):
+            store.append_event(_event(3), None, 2).result()
+        assert sorted(store.pending_datasets(), key=lambda r: r.name) == [
+            DatasetRef(INST, "default", "orders"),
+            DatasetRef(INST, "default", "other"),
+        ]
+        pending = store.pending_events(DatasetRef(INST, "default", "orders"), 10)
+        assert [e.position for e in pending] == [a.position] and pending[0].data is not None
+        store.complete_events(
+            [Outcome(a.position, "SUCCEEDED"), Outcome(b.position, "FAILED", "why")], T0
+        )
+        store.complete_events([Outcome(a.position, "FAILED", "late")], T0)  # already final: ignored
+        done = store.get_event(INST, a.event_id)
+        failed = store.get_event(INST, b.event_id)
+        assert done is not None and done.status == "SUCCEEDED" and done.message is None
+        assert failed is not None and (failed.status, failed.message) == ("FAILED", "why")
+        assert store.pending_datasets() == []
+        store.append_event(_event(4), None, 2).result()  # the quota freed up
+
+    def test_append_to_unknown_instance_fails(self, store: Store) -> None:
+        with pytest.raises(NotFound):
+            store.append_event(_event(1), None, 10).result()
+
+    def test_purge_keeps_pending_events(self, store: Store) -> None:
+        store.create_instance(_instance(), {}, ARN, None)
+        a = store.append_event(_event(1), None, 10).result()
+        b = store.append_event(_event(2), None, 10).result()
+        store.complete_events([Outcome(a.position, "SUCCEEDED")], T0)
+        assert store.purge_events(datetime.now(UTC) + timedelta(days=1), T0) == 1
+        assert store.get_event(INST, a.event_id) is None
+        assert store.get_event(INST, b.event_id) is not None
+
+    def test_purge_instance(self, store: Store) -> None:
+        store.create_instance(_instance(), {"t": "1"}, ARN, None)
+        store.create_namespace(Namespace(INST, "ns", T0, T0), {"t": "2"}, ARN + "/namespaces/ns")
+        store.append_event(_event(1), None, 10).result()
+        store.purge_instance(INST, ARN)
+        assert store.get_namespace(INST, "ns") is None
+        assert store.list_events(INST, None, None, 10) == []
+        assert store.get_tags(ARN) == {} and store.get_tags(ARN + "/namespaces/ns") == {}
+        assert store.get_instance(INST) is not None
+
+    def test_reads_from_many_threads(self, store: Store) -> None:
+        store.create_instance(_instance(), {}, ARN, None)
+        errors: list[BaseException] = []
+
+        def read() -> None:
+            try:
+                for _ in range(50):
+                    assert store.get_instance(INST) is not None
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=read) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+
+
+class TestSqliteStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[Store]:
+        s = SqliteStore(tmp_path / "store.db")
+        yield s
+        s.close()
+
+    def test_survives_reopen(self, tmp_path: Path) -> None:
+        s = SqliteStore(tmp_path / "store.db")
+        s.create_instance(_instance(), {}, ARN, None)
+        r = s.append_event(_event(1), None, 10).result()
+        s.close()
+        s = SqliteStore(tmp_path / "store.db")
+        try:
+            assert s.get_event(INST, r.event_id) is not None
+            assert s.append_event(_event(2), None, 10).result().position > r.position
+        finally:
+            s.close()
+
+    def test_wal_mode(self, tmp_path: Path) -> None:
+        import sqlite3
+
+        s = SqliteStore(tmp_path / "store.db")
+        s.close()
+        mode = sqlite3.connect(tmp_path / "store.db").execute("PRAGMA journal_mode").fetchone()[0]
+        assert mode == "wal"
