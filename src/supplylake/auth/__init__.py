@@ -1,0 +1,1 @@
+"""SigV4 request verification and access grants."""
