@@ -1,0 +1,3 @@
+from supplylake.cli.main import app
+
+app(prog_name="supplylake")

@@ -1,0 +1,123 @@
+"""``supplylake keys``: create, list and revoke access keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from supplylake.config import Settings
+from supplylake.store import open_store
+from supplylake.store.base import Store
+
+app = typer.Typer(help="Manage access keys.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="SUPPLYLAKE_DATA_DIR",
+        show_default="./supplylake-data",
+        help="Folder holding the SQLite database.",
+    ),
+]
+
+
+@contextmanager
+def _store(data_dir: Path | None) -> Iterator[tuple[Store, Settings]]:
+    settings = Settings.from_env(data_dir=data_dir)
+    if not (settings.database_url or (settings.data_dir / "supplylake.db").exists()):
+        err.print(
+            f"[red]error:[/red] no supplylake database in {settings.data_dir.resolve()}: "
+            "run `supplylake serve` there first, or pass --data-dir."
+        )
+        raise typer.Exit(2)
+    store = open_store(settings.resolved_database_url)
+    try:
+        yield store, settings
+    finally:
+        store.close()
+
+
+@app.command()
+def create(
+    data_dir: DataDir = None,
+    actions: Annotated[
+        str, typer.Option(help="Comma-separated actions, e.g. 'scn:Get*,scn:List*'.")
+    ] = "scn:*",
+    instances: Annotated[str, typer.Option(help="Comma-separated instance ids or patterns.")] = "*",
+    account_id: Annotated[
+        str | None, typer.Option(help="Account of the key (default: SUPPLYLAKE_ACCOUNT_ID).")
+    ] = None,
+    description: Annotated[str, typer.Option(help="A note to recognise the key by.")] = "",
+) -> None:
+    """Create an access key, optionally limited to actions and instances; prints its secret once."""
+    from supplylake.auth.access import parse_actions, parse_instances
+    from supplylake.service.keys import new_key
+
+    try:
+        action_list = parse_actions(actions)
+        instance_list = parse_instances(instances)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    with _store(data_dir) as (store, settings):
+        key = new_key(
+            account_id or settings.account_id,
+            actions=tuple(action_list),
+            instances=tuple(instance_list),
+            description=description,
+        )
+        store.put_key(key)
+    out.print(f"aws_access_key_id     = {key.access_key_id}")
+    out.print(f"aws_secret_access_key = {key.secret_access_key}")
+    err.print("The secret is shown only now: store it safely.")
+
+
+@app.command("list")
+def list_keys(data_dir: DataDir = None) -> None:
+    """List access keys (never their secrets)."""
+    with _store(data_dir) as (store, _):
+        table = Table(
+            "access key id",
+            "account",
+            "root",
+            "actions",
+            "instances",
+            "created",
+            "revoked",
+            "description",
+        )
+        for k in store.list_keys():
+            table.add_row(
+                k.access_key_id,
+                k.account_id,
+                "yes" if k.is_root else "",
+                ",".join(k.actions),
+                ",".join(k.instances),
+                k.created_at.strftime("%Y-%m-%d %H:%M"),
+                k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else "",
+                k.description,
+            )
+    out.print(table)
+
+
+@app.command()
+def revoke(access_key_id: str, data_dir: DataDir = None) -> None:
+    """Revoke an access key: requests signed with it are refused from now on."""
+    from supplylake.service.core import now
+
+    with _store(data_dir) as (store, _):
+        if not store.revoke_key(access_key_id, now()):
+            err.print(
+                f"[red]error:[/red] no active key {access_key_id}: see `supplylake keys list`."
+            )
+            raise typer.Exit(1)
+    out.print(f"revoked {access_key_id}")

@@ -1,0 +1,89 @@
+"""``supplylake``: serve the API, manage keys, run the loader, query the lake."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from supplylake.cli import keys as keys_cli
+from supplylake.config import Settings
+
+app = typer.Typer(
+    name="supplylake",
+    help="A self-hosted AWS Supply Chain API with an Apache Iceberg data lake.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(keys_cli.app, name="keys")
+console = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="SUPPLYLAKE_DATA_DIR",
+        show_default="./supplylake-data",
+        help="Folder holding the SQLite database and the Iceberg warehouse.",
+    ),
+]
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SUPPLYLAKE_HOST", show_default="127.0.0.1", help="Address to listen on."
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(envvar="SUPPLYLAKE_PORT", show_default="8642", help="Port to listen on."),
+    ] = None,
+    data_dir: DataDir = None,
+    loader: Annotated[
+        bool,
+        typer.Option(
+            "--loader/--no-loader",
+            envvar="SUPPLYLAKE_LOADER",
+            help="Run the lake loader in this process.",
+        ),
+    ] = True,
+) -> None:
+    """Run the API server (and, by default, the lake loader) on the embedded default store."""
+    from supplylake.server import assemble, run
+
+    settings = Settings.from_env(host=host, port=port, data_dir=data_dir, loader=loader)
+    _logging(settings.log_level)
+    try:
+        assembled = assemble(settings)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    boot = assembled.bootstrap
+    if boot.created and boot.credentials_file is not None:
+        console.print(
+            "[bold]Created the root access key of account "
+            f"{boot.key.account_id}[/bold] (shown once):\n"
+            f"  aws_access_key_id     = {boot.key.access_key_id}\n"
+            f"  aws_secret_access_key = {boot.key.secret_access_key}\n"
+            f"Saved to {boot.credentials_file} (profile 'supplylake'); use it with\n"
+            f"  export AWS_SHARED_CREDENTIALS_FILE={boot.credentials_file.resolve()} "
+            "AWS_PROFILE=supplylake AWS_DEFAULT_REGION=" + settings.region
+        )
+    console.print(f"supplylake listening on http://{settings.host}:{settings.port}")
+    run(settings, assembled.app)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

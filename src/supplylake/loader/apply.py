@@ -1,0 +1,122 @@
+"""Apply one dataset's pending events to its Iceberg table, exactly once and in position order.
+
+The lake records the position of the last applied event in the same Iceberg commit as the rows,
+so after a crash the events at or below that position are known to be applied, whatever the
+store says, and are only marked SUCCEEDED; the rest are applied again as one batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from supplylake.lake.catalog import Lake
+from supplylake.lake.fold import Change
+from supplylake.schema.asc import ASC_NAMESPACE, CONNECTION_ID, asc_datasets
+from supplylake.schema.records import RecordError, parse_records, records_to_arrow
+from supplylake.schema.types import DatasetSchema
+from supplylake.store.base import DatasetRef, Event, Outcome, Store
+
+log = logging.getLogger(__name__)
+
+#: The value of ``connection_id`` on rows of ``asc`` datasets loaded from the events API.
+CONNECTION_ID_VALUE = "supplylake:SendDataIntegrationEvent"
+SUCCEEDED, FAILED = "SUCCEEDED", "FAILED"
+
+
+@dataclass
+class BatchResult:
+    outcomes: list[Outcome]
+    applied_rows: int = 0
+
+
+def _schema(store: Store, ref: DatasetRef) -> DatasetSchema | None:
+    if ref.namespace == ASC_NAMESPACE:
+        return asc_datasets().get(ref.name)
+    ds = store.get_dataset(ref.instance_id, ref.namespace, ref.name)
+    return None if ds is None else ds.schema
+
+
+def _instance_gone(store: Store, instance_id: str) -> bool:
+    inst = store.get_instance(instance_id)
+    return inst is None or inst.state in ("Deleting", "Deleted", "DeleteFailed")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Faults worth retrying in order: I/O, locks and commit conflicts."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    name = type(exc).__name__
+    return name in {"CommitFailedException", "OperationalError", "CommitStateUnknownException"}
+
+
+def apply_dataset_batch(store: Store, lake: Lake, ref: DatasetRef, events: list[Event]) -> BatchResult:
+    """Apply ``events`` (one dataset, position order); return an outcome for each."""
+    where = f"{ref.namespace}.{ref.name}"
+    if _instance_gone(store, ref.instance_id):
+        msg = f"Instance {ref.instance_id} was deleted after the event was accepted; nothing was loaded."
+        return BatchResult([Outcome(e.position, FAILED, msg) for e in events])
+    schema = _schema(store, ref)
+    if schema is None:
+        msg = (
+            f"Dataset {where} was deleted after the event was accepted; nothing was loaded. "
+            "Create the dataset again and resend the event."
+        )
+        return BatchResult([Outcome(e.position, FAILED, msg) for e in events])
+    if ref.namespace == ASC_NAMESPACE:
+        lake.create_table(ref.instance_id, ref.namespace, schema)
+    done = lake.last_position(ref.instance_id, ref.namespace, ref.name)
+    outcomes = [Outcome(e.position, SUCCEEDED) for e in events if e.position <= done]
+    fresh = [e for e in events if e.position > done]
+    fill = {CONNECTION_ID: CONNECTION_ID_VALUE} if ref.namespace == ASC_NAMESPACE else None
+    changes: list[Change] = []
+    applied: list[Event] = []
+    for ev in fresh:
+        try:
+            rows = records_to_arrow(parse_records(ev.data or ""), schema, fill=fill)
+        except (RecordError, ValueError, TypeError) as exc:
+            # The dataset's schema no longer fits (for example it was deleted and created again).
+            outcomes.append(Outcome(ev.position, FAILED, f"The records do not fit {where}: {exc}"))
+            continue
+        changes.append(Change(ev.operation, rows))
+        applied.append(ev)
+    if not applied:
+        return BatchResult(outcomes)
+    lake.apply_batch(ref.instance_id, ref.namespace, schema, changes, applied[-1].position)
+    outcomes += [Outcome(e.position, SUCCEEDED) for e in applied]
+    return BatchResult(outcomes, sum(c.rows.num_rows for c in changes))
+
+
+def apply_with_retry(
+    store: Store,
+    lake: Lake,
+    ref: DatasetRef,
+    events: list[Event],
+    sleep: Callable[[float], None] = time.sleep,
+    max_delay: float = 5.0,
+) -> BatchResult:
+    """Apply a batch; retry transient faults with backoff; isolate events that fail for good."""
+    delay = 0.05
+    while True:
+        try:
+            return apply_dataset_batch(store, lake, ref, events)
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning("transient fault applying %s, retrying in %.2fs: %s", ref, delay, exc)
+                sleep(delay)
+                delay = min(delay * 2, max_delay)
+                continue
+            if len(events) == 1:
+                log.error("event %s failed to load: %s", events[0].event_id, exc)
+                msg = f"The event could not be loaded into {ref.namespace}.{ref.name}: {exc}"
+                return BatchResult([Outcome(events[0].position, FAILED, msg)])
+            # Apply one event at a time, in order, so one bad event fails alone.
+            log.warning("batch of %d events failed (%s); applying them one by one", len(events), exc)
+            result = BatchResult([])
+            for ev in events:
+                one = apply_with_retry(store, lake, ref, [ev], sleep, max_delay)
+                result.outcomes += one.outcomes
+                result.applied_rows += one.applied_rows
+            return result

@@ -1,0 +1,97 @@
+"""What every handler shares: the request context, the service's parts, ARNs and look-ups."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from supplylake.auth.access import Grant
+from supplylake.aws.errors import ConflictException, ResourceNotFoundException
+from supplylake.config import Settings
+from supplylake.store.base import Instance, Store
+
+if TYPE_CHECKING:
+    from supplylake.lake.catalog import Lake
+    from supplylake.service.limits import RateLimiter
+
+T = TypeVar("T")
+
+ACTIVE = "Active"
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who is calling, from where; set by the authentication step."""
+
+    account_id: str
+    access_key_id: str
+    region: str
+    request_id: str
+    grant: Grant = field(default_factory=Grant)
+
+
+@dataclass
+class Services:
+    """The parts handlers work with."""
+
+    settings: Settings
+    store: Store
+    lake: Lake
+    limiter: RateLimiter
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
+    #: Called after each committed event, so the loader wakes without polling.
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def spawn(self, coro: Any) -> None:
+        """Run a coroutine in the background, keeping a reference so it is not collected."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run blocking store or lake work off the event loop."""
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+# -- ARNs ---------------------------------------------------------------------------------
+def instance_arn(region: str, account_id: str, instance_id: str) -> str:
+    return f"arn:aws:scn:{region}:{account_id}:instance/{instance_id}"
+
+
+def namespace_arn(inst: Instance, namespace: str) -> str:
+    return f"{instance_arn(inst.region, inst.account_id, inst.instance_id)}/namespaces/{namespace}"
+
+
+def dataset_arn(inst: Instance, namespace: str, name: str) -> str:
+    return f"{namespace_arn(inst, namespace)}/datasets/{name}"
+
+
+# -- look-ups -----------------------------------------------------------------------------
+def find_instance(svc: Services, ctx: RequestContext, instance_id: str) -> Instance:
+    """The caller's instance; another account's instance is reported as missing, never shown."""
+    inst = svc.store.get_instance(instance_id)
+    if inst is None or inst.account_id != ctx.account_id:
+        raise ResourceNotFoundException(f"Instance {instance_id} does not exist.")
+    return inst
+
+
+def active_instance(svc: Services, ctx: RequestContext, instance_id: str) -> Instance:
+    """The caller's instance, which must be Active to hold namespaces, datasets and events."""
+    inst = find_instance(svc, ctx, instance_id)
+    if inst.state == "Deleted":
+        raise ResourceNotFoundException(f"Instance {instance_id} does not exist.")
+    if inst.state != ACTIVE:
+        raise ConflictException(
+            f"Instance {instance_id} is {inst.state}, not Active: wait until it is Active."
+        )
+    return inst

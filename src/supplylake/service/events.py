@@ -1,0 +1,214 @@
+"""Data-integration events: validated, committed durably (group commit), then loaded in order."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from supplylake.aws.errors import (
+    ConflictException,
+    ResourceNotFoundException,
+    ServiceQuotaExceededException,
+    ThrottlingException,
+    ValidationException,
+)
+from supplylake.schema.asc import ASC_NAMESPACE, CONNECTION_ID, asc_event_types
+from supplylake.schema.records import RecordError, parse_records, validate_records
+from supplylake.schema.types import DatasetSchema, Operation
+from supplylake.service.core import (
+    RequestContext,
+    Services,
+    active_instance,
+    blocking,
+    dataset_arn,
+    now,
+)
+from supplylake.service.datasets import lookup_dataset
+from supplylake.service.instances import request_hash
+from supplylake.service.paging import decode_token, encode_token
+from supplylake.service.tags import parse_arn
+from supplylake.store.base import (
+    Event,
+    IdempotencyKey,
+    Instance,
+    NewEvent,
+    NotFound,
+    PendingQuotaExceeded,
+    TokenConflict,
+)
+
+DATASET_EVENT = "scn.data.dataset"
+_ASC_INTERNAL = frozenset({CONNECTION_ID})
+_NO_INTERNAL: frozenset[str] = frozenset()
+#: Bodies larger than this are validated off the event loop, so small requests keep flowing.
+_INLINE_VALIDATION_CHARS = 64 * 1024
+_DEFAULT_PAGE = 10
+
+
+def _target(
+    svc: Services, inst: Instance, params: dict[str, Any]
+) -> tuple[str, str, DatasetSchema, Operation]:
+    """The namespace, dataset, schema and operation an event writes to."""
+    event_type = params["event_type"]
+    target = params.get("dataset_target")
+    if event_type != DATASET_EVENT:
+        if target is not None:
+            raise ValidationException(
+                f"datasetTarget is only allowed with eventType {DATASET_EVENT}; "
+                f"{event_type} always writes to its asc dataset."
+            )
+        name = asc_event_types()[event_type]
+        ds = lookup_dataset(svc, inst, ASC_NAMESPACE, name)
+        assert ds is not None, name
+        return ASC_NAMESPACE, name, ds.schema, Operation.UPSERT
+    if target is None:
+        raise ValidationException(
+            f"eventType {DATASET_EVENT} needs datasetTarget with datasetIdentifier and operationType."
+        )
+    arn = target["dataset_identifier"]
+    parts = parse_arn(arn)
+    if (
+        parts["dataset"] is None
+        or parts["instance"] != inst.instance_id
+        or parts["account"] != inst.account_id
+        or parts["region"] != inst.region
+    ):
+        raise ResourceNotFoundException(
+            f"datasetIdentifier {arn} does not name a dataset of instance {inst.instance_id}."
+        )
+    namespace, name = str(parts["namespace"]), str(parts["dataset"])
+    ds = lookup_dataset(svc, inst, namespace, name)
+    if ds is None:
+        raise ResourceNotFoundException(f"Dataset {arn} does not exist.")
+    op = Operation(target["operation_type"])
+    if op is not Operation.APPEND and not ds.schema.primary_keys:
+        raise ValidationException(
+            f"{op.value} needs a dataset with primary keys, and {namespace}.{name} has none: "
+            "use APPEND, or create the dataset with primaryKeys."
+        )
+    return namespace, name, ds.schema, op
+
+
+def _check_records(data: str, schema: DatasetSchema, op: Operation, namespace: str) -> None:
+    internal = _ASC_INTERNAL if namespace == ASC_NAMESPACE else _NO_INTERNAL
+    try:
+        validate_records(parse_records(data), schema, op, internal_fields=internal)
+    except RecordError as exc:
+        raise ValidationException(str(exc)) from None
+
+
+async def send_data_integration_event(
+    svc: Services, ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
+    received = now()
+    inst = active_instance(svc, ctx, params["instance_id"])
+    # Throttle before the costly validation, so overload cannot buy CPU.
+    if not svc.limiter.try_acquire(inst.instance_id):
+        raise ThrottlingException(
+            f"Rate exceeded for instance {inst.instance_id}: at most "
+            f"{svc.settings.event_rate:g} events per second; retry with backoff."
+        )
+    namespace, name, schema, op = _target(svc, inst, params)
+    data: str = params["data"]
+    if len(data) > _INLINE_VALIDATION_CHARS:
+        await blocking(_check_records, data, schema, op, namespace)
+    else:
+        _check_records(data, schema, op, namespace)
+    event = NewEvent(
+        event_id=str(uuid.uuid4()),
+        instance_id=inst.instance_id,
+        event_type=params["event_type"],
+        event_group_id=params["event_group_id"],
+        event_timestamp=params.get("event_timestamp") or received,
+        namespace=namespace,
+        dataset=name,
+        operation=op,
+        data=data,
+        received_at=received,
+    )
+    idem = None
+    if params.get("client_token"):
+        idem = IdempotencyKey(
+            scope=f"{ctx.account_id}:{inst.instance_id}:SendDataIntegrationEvent",
+            token=params["client_token"],
+            request_hash=request_hash(params),
+            expires_at=received + timedelta(hours=svc.settings.token_ttl_hours),
+        )
+    future = svc.store.append_event(event, idem, svc.settings.max_pending_events)
+    try:
+        result = await asyncio.wrap_future(future)
+    except TokenConflict:
+        raise ConflictException(
+            "The clientToken was already used with a different request; use a new clientToken."
+        ) from None
+    except PendingQuotaExceeded:
+        raise ServiceQuotaExceededException(
+            f"Instance {inst.instance_id} has {svc.settings.max_pending_events} events not yet "
+            "loaded into the data lake; retry once the loader has caught up."
+        ) from None
+    except NotFound:
+        raise ResourceNotFoundException(f"Instance {inst.instance_id} does not exist.") from None
+    for wake in svc.on_commit:
+        wake()
+    return {"event_id": result.event_id}
+
+
+def event_to_api(inst: Instance, ev: Event) -> dict[str, Any]:
+    load: dict[str, Any] = {"status": ev.status}
+    if ev.message:
+        load["message"] = ev.message
+    return {
+        "instance_id": ev.instance_id,
+        "event_id": ev.event_id,
+        "event_type": ev.event_type,
+        "event_group_id": ev.event_group_id,
+        "event_timestamp": ev.event_timestamp,
+        "dataset_target_details": {
+            "dataset_identifier": dataset_arn(inst, ev.namespace, ev.dataset),
+            "operation_type": ev.operation.value,
+            "dataset_load_execution": load,
+        },
+    }
+
+
+async def get_data_integration_event(
+    svc: Services, ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
+    inst = active_instance(svc, ctx, params["instance_id"])
+    ev = svc.store.get_event(inst.instance_id, params["event_id"])
+    if ev is None:
+        raise ResourceNotFoundException(
+            f"Event {params['event_id']} does not exist in instance {inst.instance_id}."
+        )
+    return {"event": event_to_api(inst, ev)}
+
+
+async def list_data_integration_events(
+    svc: Services, ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
+    inst = active_instance(svc, ctx, params["instance_id"])
+    event_type = params.get("event_type")
+    limit = params.get("max_results") or _DEFAULT_PAGE
+    scope = f"ListDataIntegrationEvents:{inst.instance_id}:{event_type or ''}"
+    secret = svc.store.secret("page-token")
+    before = None
+    if params.get("next_token"):
+        cursor = decode_token(secret, scope, params["next_token"])
+        if not isinstance(cursor, int):
+            raise ValidationException("The nextToken is invalid.")
+        before = cursor
+    items = svc.store.list_events(inst.instance_id, event_type, before, limit + 1)
+    out: dict[str, Any] = {"events": [event_to_api(inst, e) for e in items[:limit]]}
+    if len(items) > limit:
+        out["next_token"] = encode_token(secret, scope, items[limit - 1].position)
+    return out
+
+
+async def purge_expired(svc: Services) -> int:
+    """Forget events past their retention and tokens past their lifetime."""
+    at = now()
+    return await blocking(
+        svc.store.purge_events, at - timedelta(days=svc.settings.event_retention_days), at
+    )

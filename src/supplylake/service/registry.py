@@ -1,0 +1,35 @@
+"""Which handler serves which operation of the model. Operations missing here answer 501."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from supplylake.service import datasets, events, instances, namespaces, tags
+from supplylake.service.core import RequestContext, Services
+
+Handler = Callable[[Services, RequestContext, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+HANDLERS: dict[str, Handler] = {
+    "CreateInstance": instances.create_instance,
+    "GetInstance": instances.get_instance,
+    "ListInstances": instances.list_instances,
+    "UpdateInstance": instances.update_instance,
+    "DeleteInstance": instances.delete_instance,
+    "CreateDataLakeNamespace": namespaces.create_data_lake_namespace,
+    "GetDataLakeNamespace": namespaces.get_data_lake_namespace,
+    "ListDataLakeNamespaces": namespaces.list_data_lake_namespaces,
+    "UpdateDataLakeNamespace": namespaces.update_data_lake_namespace,
+    "DeleteDataLakeNamespace": namespaces.delete_data_lake_namespace,
+    "CreateDataLakeDataset": datasets.create_data_lake_dataset,
+    "GetDataLakeDataset": datasets.get_data_lake_dataset,
+    "ListDataLakeDatasets": datasets.list_data_lake_datasets,
+    "UpdateDataLakeDataset": datasets.update_data_lake_dataset,
+    "DeleteDataLakeDataset": datasets.delete_data_lake_dataset,
+    "TagResource": tags.tag_resource,
+    "UntagResource": tags.untag_resource,
+    "ListTagsForResource": tags.list_tags_for_resource,
+    "SendDataIntegrationEvent": events.send_data_integration_event,
+    "GetDataIntegrationEvent": events.get_data_integration_event,
+    "ListDataIntegrationEvents": events.list_data_integration_events,
+}
