@@ -125,8 +125,10 @@ class Api:
             status, headers, payload = serialize_error(err, request_id)
         except Exception:
             log.exception("request %s (%s) failed", request_id, op_name)
-            err = InternalServerException(f"An internal error occurred; request id {request_id}.")
-            status, headers, payload = serialize_error(err, request_id)
+            internal = InternalServerException(
+                f"An internal error occurred; request id {request_id}."
+            )
+            status, headers, payload = serialize_error(internal, request_id)
         log.info(
             "request_id=%s operation=%s key=%s status=%d ms=%.1f",
             request_id,

@@ -39,12 +39,17 @@ def catalog_uri(settings: Settings) -> str:
     return "sqlite:///" + url
 
 
+def open_lake(settings: Settings) -> Lake:
+    """The lake that ``serve``, ``loader`` and ``query`` share for these settings."""
+    return Lake(catalog_uri(settings), settings.resolved_warehouse)
+
+
 def assemble(settings: Settings) -> Assembled:
     """Open everything ``serve`` needs; nothing runs until the app's lifespan starts."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.resolved_database_url)
     bootstrap = ensure_root_key(store, settings)
-    lake = Lake(catalog_uri(settings), settings.resolved_warehouse)
+    lake = open_lake(settings)
     services = Services(
         settings=settings,
         store=store,

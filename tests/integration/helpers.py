@@ -6,7 +6,9 @@ import time
 from typing import Any
 
 
-def wait_for_state(client: Any, instance_id: str, state: str, timeout: float = 20.0) -> dict[str, Any]:
+def wait_for_state(
+    client: Any, instance_id: str, state: str, timeout: float = 20.0
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         inst: dict[str, Any] = client.get_instance(instanceId=instance_id)["instance"]

@@ -23,46 +23,87 @@ from tests.integration.helpers import active_instance, error_code, status
 
 def _send(req: AWSRequest) -> tuple[int, dict[str, str], dict[str, Any]]:
     prepared = req.prepare()
-    raw = urllib.request.Request(prepared.url, data=prepared.body or None, method=prepared.method,
-                                 headers=dict(prepared.headers.items()))
+    raw = urllib.request.Request(
+        prepared.url,
+        data=prepared.body or None,
+        method=prepared.method,
+        headers=dict(prepared.headers.items()),
+    )
     try:
         with urllib.request.urlopen(raw, timeout=10) as r:
-            return r.status, {k.lower(): v for k, v in r.headers.items()}, orjson.loads(r.read() or b"{}")
+            return (
+                r.status,
+                {k.lower(): v for k, v in r.headers.items()},
+                orjson.loads(r.read() or b"{}"),
+            )
     except urllib.error.HTTPError as e:
         return e.code, {k.lower(): v for k, v in e.headers.items()}, orjson.loads(e.read() or b"{}")
 
 
-def _signed(server: ServerHandle, path: str, key: str, secret: str, method: str = "GET",
-            body: bytes = b"", when: dt.datetime | None = None) -> AWSRequest:
-    req = AWSRequest(method=method, url=server.endpoint + path, data=body,
-                     headers={"Content-Type": "application/json"})
+def _signed(
+    server: ServerHandle,
+    path: str,
+    key: str,
+    secret: str,
+    method: str = "GET",
+    body: bytes = b"",
+    when: dt.datetime | None = None,
+) -> AWSRequest:
+    req = AWSRequest(
+        method=method,
+        url=server.endpoint + path,
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
     signer = SigV4Auth(Credentials(key, secret), "scn", "us-east-1")
     if when is None:
         signer.add_auth(req)
     else:
-        with mock.patch("botocore.auth.get_current_datetime", return_value=when.replace(tzinfo=None)):
+        with mock.patch(
+            "botocore.auth.get_current_datetime", return_value=when.replace(tzinfo=None)
+        ):
             signer.add_auth(req)
     return req
 
 
 def _keys_create(server: ServerHandle, *args: str) -> tuple[str, str]:
     out = subprocess.run(
-        [sys.executable, "-m", "supplylake", "keys", "create", "--data-dir", str(server.data_dir), *args],
-        capture_output=True, text=True, check=True, env=server.cli_env(),
+        [
+            sys.executable,
+            "-m",
+            "supplylake",
+            "keys",
+            "create",
+            "--data-dir",
+            str(server.data_dir),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=server.cli_env(),
     ).stdout
     creds = dict(map(str.strip, line.split(" = ")) for line in out.strip().splitlines())
     return creds["aws_access_key_id"], creds["aws_secret_access_key"]
 
 
 def test_unsigned_request_is_refused(supplylake_server: ServerHandle) -> None:
-    code, headers, body = _send(AWSRequest(method="GET", url=supplylake_server.endpoint + "/api/instance"))
+    code, headers, body = _send(
+        AWSRequest(method="GET", url=supplylake_server.endpoint + "/api/instance")
+    )
     assert code == 403 and headers["x-amzn-errortype"] == "MissingAuthenticationTokenException"
     assert body["message"]
 
 
 def test_malformed_authorization_header(supplylake_server: ServerHandle) -> None:
-    req = AWSRequest(method="GET", url=supplylake_server.endpoint + "/api/instance",
-                     headers={"Authorization": "AWS4-HMAC-SHA256 Credential=abc", "X-Amz-Date": "20260101T000000Z"})
+    req = AWSRequest(
+        method="GET",
+        url=supplylake_server.endpoint + "/api/instance",
+        headers={
+            "Authorization": "AWS4-HMAC-SHA256 Credential=abc",
+            "X-Amz-Date": "20260101T000000Z",
+        },
+    )
     code, headers, _ = _send(req)
     assert code == 403 and headers["x-amzn-errortype"] == "IncompleteSignatureException"
 
@@ -79,13 +120,17 @@ def test_wrong_secret(supplylake_server: ServerHandle) -> None:
     with pytest.raises(ClientError) as exc:
         c.create_instance(instanceName="never")
     assert error_code(exc) == "InvalidSignatureException" and status(exc) == 403
-    names = [i.get("instanceName") for i in supplylake_server.client().list_instances()["instances"]]
+    names = [
+        i.get("instanceName") for i in supplylake_server.client().list_instances()["instances"]
+    ]
     assert "never" not in names
 
 
 def test_tampered_body_is_refused(supplylake_server: ServerHandle) -> None:
     s = supplylake_server
-    req = _signed(s, "/api/instance", s.access_key_id, s.secret_access_key, "POST", b'{"instanceName":"a"}')
+    req = _signed(
+        s, "/api/instance", s.access_key_id, s.secret_access_key, "POST", b'{"instanceName":"a"}'
+    )
     req.data = b'{"instanceName":"b"}'
     code, headers, _ = _send(req)
     assert code == 403 and headers["x-amzn-errortype"] == "InvalidSignatureException"
@@ -95,7 +140,9 @@ def test_tampered_body_is_refused(supplylake_server: ServerHandle) -> None:
 def test_clock_skew_over_15_minutes(supplylake_server: ServerHandle, minutes: int) -> None:
     s = supplylake_server
     when = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
-    code, headers, body = _send(_signed(s, "/api/instance", s.access_key_id, s.secret_access_key, when=when))
+    code, headers, body = _send(
+        _signed(s, "/api/instance", s.access_key_id, s.secret_access_key, when=when)
+    )
     assert code == 403 and headers["x-amzn-errortype"] == "InvalidSignatureException"
     assert "expired" in body["message"].lower() or "signature" in body["message"].lower()
 
@@ -110,11 +157,15 @@ def test_small_skew_is_accepted(supplylake_server: ServerHandle) -> None:
 def test_presigned_url(supplylake_server: ServerHandle) -> None:
     s = supplylake_server
     req = AWSRequest(method="GET", url=s.endpoint + "/api/instance")
-    SigV4QueryAuth(Credentials(s.access_key_id, s.secret_access_key), "scn", "us-east-1", expires=60).add_auth(req)
+    SigV4QueryAuth(
+        Credentials(s.access_key_id, s.secret_access_key), "scn", "us-east-1", expires=60
+    ).add_auth(req)
     code, _, body = _send(req)
     assert code == 200 and "instances" in body
     bad = AWSRequest(method="GET", url=s.endpoint + "/api/instance")
-    SigV4QueryAuth(Credentials(s.access_key_id, "nope" * 10), "scn", "us-east-1", expires=60).add_auth(bad)
+    SigV4QueryAuth(
+        Credentials(s.access_key_id, "nope" * 10), "scn", "us-east-1", expires=60
+    ).add_auth(bad)
     assert _send(bad)[0] == 403
 
 
@@ -123,8 +174,19 @@ def test_revoked_key(supplylake_server: ServerHandle) -> None:
     c = supplylake_server.client_for(key, secret)
     c.list_instances()
     subprocess.run(
-        [sys.executable, "-m", "supplylake", "keys", "revoke", key, "--data-dir", str(supplylake_server.data_dir)],
-        check=True, capture_output=True, env=supplylake_server.cli_env(),
+        [
+            sys.executable,
+            "-m",
+            "supplylake",
+            "keys",
+            "revoke",
+            key,
+            "--data-dir",
+            str(supplylake_server.data_dir),
+        ],
+        check=True,
+        capture_output=True,
+        env=supplylake_server.cli_env(),
     )
     with pytest.raises(ClientError) as exc:
         c.list_instances()
@@ -139,7 +201,9 @@ def test_key_limited_to_actions(supplylake_server: ServerHandle) -> None:
         c.create_instance(instanceName="forbidden")
     assert error_code(exc) == "AccessDeniedException" and status(exc) == 403
     assert "scn:CreateInstance" in str(exc.value)
-    names = [i.get("instanceName") for i in supplylake_server.client().list_instances()["instances"]]
+    names = [
+        i.get("instanceName") for i in supplylake_server.client().list_instances()["instances"]
+    ]
     assert "forbidden" not in names
 
 
@@ -158,14 +222,18 @@ def test_key_limited_to_instances(supplylake_server: ServerHandle) -> None:
 
 def test_unknown_route_is_aws_shaped(supplylake_server: ServerHandle) -> None:
     s = supplylake_server
-    code, headers, body = _send(_signed(s, "/api/nothing/here", s.access_key_id, s.secret_access_key))
+    code, headers, body = _send(
+        _signed(s, "/api/nothing/here", s.access_key_id, s.secret_access_key)
+    )
     assert code == 404 and headers["x-amzn-errortype"] == "UnknownOperationException"
     assert "message" in body
 
 
 def test_unimplemented_operation_is_aws_shaped(supplylake_client: Any) -> None:
     with pytest.raises(ClientError) as exc:
-        supplylake_client.list_data_integration_flows(instanceId="00000000-0000-0000-0000-000000000000")
+        supplylake_client.list_data_integration_flows(
+            instanceId="00000000-0000-0000-0000-000000000000"
+        )
     assert error_code(exc) == "NotImplementedException" and status(exc) == 501
 
 

@@ -114,9 +114,21 @@ def test_other_account_never_sees_an_instance(supplylake_server: ServerHandle) -
     root = supplylake_server.client()
     iid = active_instance(root, "mine")
     out = subprocess.run(
-        [sys.executable, "-m", "supplylake", "keys", "create", "--data-dir",
-         str(supplylake_server.data_dir), "--account-id", "222222222222"],
-        capture_output=True, text=True, check=True, env=supplylake_server.cli_env(),
+        [
+            sys.executable,
+            "-m",
+            "supplylake",
+            "keys",
+            "create",
+            "--data-dir",
+            str(supplylake_server.data_dir),
+            "--account-id",
+            "222222222222",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=supplylake_server.cli_env(),
     ).stdout
     creds = dict(map(str.strip, line.split(" = ")) for line in out.strip().splitlines())
     other = supplylake_server.client_for(creds["aws_access_key_id"], creds["aws_secret_access_key"])

@@ -25,9 +25,13 @@ def instance_id(supplylake_server: Any) -> str:
     return active_instance(supplylake_server.client(), "lake")
 
 
-def test_predefined_namespaces_exist_but_are_not_listed(supplylake_client: Any, instance_id: str) -> None:
+def test_predefined_namespaces_exist_but_are_not_listed(
+    supplylake_client: Any, instance_id: str
+) -> None:
     for name in ("asc", "default"):
-        ns = supplylake_client.get_data_lake_namespace(instanceId=instance_id, name=name)["namespace"]
+        ns = supplylake_client.get_data_lake_namespace(instanceId=instance_id, name=name)[
+            "namespace"
+        ]
         assert ns["arn"].endswith(f"instance/{instance_id}/namespaces/{name}")
     listed = supplylake_client.list_data_lake_namespaces(instanceId=instance_id)["namespaces"]
     assert {"asc", "default"}.isdisjoint(n["name"] for n in listed)
@@ -35,16 +39,25 @@ def test_predefined_namespaces_exist_but_are_not_listed(supplylake_client: Any, 
 
 def test_custom_namespace_lifecycle(supplylake_client: Any, instance_id: str) -> None:
     c = supplylake_client
-    ns = c.create_data_lake_namespace(instanceId=instance_id, name="erp", description="from SAP",
-                                      tags={"src": "sap"})["namespace"]
+    ns = c.create_data_lake_namespace(
+        instanceId=instance_id, name="erp", description="from SAP", tags={"src": "sap"}
+    )["namespace"]
     assert ns["description"] == "from SAP"
     with pytest.raises(c.exceptions.ConflictException):
         c.create_data_lake_namespace(instanceId=instance_id, name="erp")
-    assert c.update_data_lake_namespace(instanceId=instance_id, name="erp", description="new")[
-        "namespace"]["description"] == "new"
-    assert "erp" in [n["name"] for n in c.list_data_lake_namespaces(instanceId=instance_id)["namespaces"]]
+    assert (
+        c.update_data_lake_namespace(instanceId=instance_id, name="erp", description="new")[
+            "namespace"
+        ]["description"]
+        == "new"
+    )
+    assert "erp" in [
+        n["name"] for n in c.list_data_lake_namespaces(instanceId=instance_id)["namespaces"]
+    ]
     assert c.list_tags_for_resource(resourceArn=ns["arn"])["tags"] == {"src": "sap"}
-    c.create_data_lake_dataset(instanceId=instance_id, namespace="erp", name="orders", schema=SCHEMA)
+    c.create_data_lake_dataset(
+        instanceId=instance_id, namespace="erp", name="orders", schema=SCHEMA
+    )
     assert c.delete_data_lake_namespace(instanceId=instance_id, name="erp")["name"] == "erp"
     with pytest.raises(c.exceptions.ResourceNotFoundException):
         c.get_data_lake_namespace(instanceId=instance_id, name="erp")
@@ -53,7 +66,9 @@ def test_custom_namespace_lifecycle(supplylake_client: Any, instance_id: str) ->
 
 
 @pytest.mark.parametrize("name", ["asc_more", "default2", "scn", "aws_x", "amazon", "amzn1"])
-def test_reserved_namespace_prefixes_are_refused(supplylake_client: Any, instance_id: str, name: str) -> None:
+def test_reserved_namespace_prefixes_are_refused(
+    supplylake_client: Any, instance_id: str, name: str
+) -> None:
     with pytest.raises(ClientError) as exc:
         supplylake_client.create_data_lake_namespace(instanceId=instance_id, name=name)
     assert error_code(exc) == "ValidationException" and "reserved" in str(exc.value)
@@ -82,12 +97,16 @@ def test_asc_datasets_are_predefined(supplylake_client: Any, instance_id: str) -
             break
         kwargs["nextToken"] = page["nextToken"]
     assert len(names) == 44 and "inbound_order_line" in names
-    ds = c.get_data_lake_dataset(instanceId=instance_id, namespace="asc", name="inbound_order")["dataset"]
+    ds = c.get_data_lake_dataset(instanceId=instance_id, namespace="asc", name="inbound_order")[
+        "dataset"
+    ]
     fields = {f["name"]: f for f in ds["schema"]["fields"]}
     assert "connection_id" in fields and fields["id"]["type"] == "STRING"
     assert [k["name"] for k in ds["schema"]["primaryKeys"]] == ["id", "tpartner_id"]
     with pytest.raises(ClientError) as exc:
-        c.create_data_lake_dataset(instanceId=instance_id, namespace="asc", name="mine", schema=SCHEMA)
+        c.create_data_lake_dataset(
+            instanceId=instance_id, namespace="asc", name="mine", schema=SCHEMA
+        )
     assert error_code(exc) == "ValidationException"
     with pytest.raises(ClientError) as exc:
         c.delete_data_lake_dataset(instanceId=instance_id, namespace="asc", name="inbound_order")
@@ -98,18 +117,28 @@ def test_custom_dataset_lifecycle(supplylake_client: Any, instance_id: str) -> N
     c = supplylake_client
     spec = {"fields": [{"name": "placed_at", "transform": {"type": "DAY"}}]}
     ds = c.create_data_lake_dataset(
-        instanceId=instance_id, namespace="default", name="orders", schema=SCHEMA,
-        partitionSpec=spec, description="orders", tags={"k": "v"},
+        instanceId=instance_id,
+        namespace="default",
+        name="orders",
+        schema=SCHEMA,
+        partitionSpec=spec,
+        description="orders",
+        tags={"k": "v"},
     )["dataset"]
     assert ds["arn"].endswith(f"instance/{instance_id}/namespaces/default/datasets/orders")
     assert ds["partitionSpec"] == spec
     assert ds["schema"]["primaryKeys"] == [{"name": "id"}]
     with pytest.raises(c.exceptions.ConflictException):
-        c.create_data_lake_dataset(instanceId=instance_id, namespace="default", name="orders", schema=SCHEMA)
-    got = c.get_data_lake_dataset(instanceId=instance_id, namespace="default", name="orders")["dataset"]
+        c.create_data_lake_dataset(
+            instanceId=instance_id, namespace="default", name="orders", schema=SCHEMA
+        )
+    got = c.get_data_lake_dataset(instanceId=instance_id, namespace="default", name="orders")[
+        "dataset"
+    ]
     assert got["schema"]["fields"] == SCHEMA["fields"]
-    upd = c.update_data_lake_dataset(instanceId=instance_id, namespace="default", name="orders",
-                                     description="changed")["dataset"]
+    upd = c.update_data_lake_dataset(
+        instanceId=instance_id, namespace="default", name="orders", description="changed"
+    )["dataset"]
     assert upd["description"] == "changed"
     listed = c.list_data_lake_datasets(instanceId=instance_id, namespace="default")["datasets"]
     assert "orders" in [d["name"] for d in listed]
@@ -128,18 +157,22 @@ def test_custom_dataset_lifecycle(supplylake_client: Any, instance_id: str) -> N
         ({**SCHEMA, "fields": SCHEMA["fields"] + [SCHEMA["fields"][0]]}, None, "id"),
     ],
 )
-def test_bad_custom_schemas(supplylake_client: Any, instance_id: str, schema: Any, spec: Any, words: str) -> None:
+def test_bad_custom_schemas(
+    supplylake_client: Any, instance_id: str, schema: Any, spec: Any, words: str
+) -> None:
     kwargs = {"partitionSpec": spec} if spec else {}
     with pytest.raises(ClientError) as exc:
         supplylake_client.create_data_lake_dataset(
-            instanceId=instance_id, namespace="default", name="bad", schema=schema, **kwargs)
+            instanceId=instance_id, namespace="default", name="bad", schema=schema, **kwargs
+        )
     assert error_code(exc) == "ValidationException" and words in str(exc.value)
 
 
 def test_dataset_in_missing_namespace(supplylake_client: Any, instance_id: str) -> None:
     with pytest.raises(supplylake_client.exceptions.ResourceNotFoundException):
         supplylake_client.create_data_lake_dataset(
-            instanceId=instance_id, namespace="ghost", name="x", schema=SCHEMA)
+            instanceId=instance_id, namespace="ghost", name="x", schema=SCHEMA
+        )
 
 
 def test_tags(supplylake_client: Any, instance_id: str) -> None:

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from supplylake.cli import keys as keys_cli
+from supplylake.cli import lake as lake_cli
 from supplylake.config import Settings
 
 app = typer.Typer(
@@ -19,6 +20,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(keys_cli.app, name="keys")
+app.command()(lake_cli.loader)
+app.command()(lake_cli.query)
 console = Console(stderr=True)
 
 DataDir = Annotated[

@@ -1,0 +1,158 @@
+"""``supplylake loader`` and ``supplylake query``: the lake side of the command line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import signal
+import sys
+import threading
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from supplylake.config import Settings
+
+out = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="SUPPLYLAKE_DATA_DIR",
+        show_default="./supplylake-data",
+        help="Folder holding the SQLite database and the Iceberg warehouse.",
+    ),
+]
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    settings = Settings.from_env(data_dir=data_dir)
+    if not settings.database_url and not (settings.data_dir / "supplylake.db").exists():
+        err.print(
+            f"[red]error:[/red] no supplylake database in {settings.data_dir.resolve()}: "
+            "pass the --data-dir that `supplylake serve` uses."
+        )
+        raise typer.Exit(2)
+    return settings
+
+
+def loader(
+    data_dir: DataDir = None,
+    batch_events: Annotated[
+        int | None,
+        typer.Option(
+            envvar="SUPPLYLAKE_LOADER_BATCH_EVENTS", help="Most events of one dataset per commit."
+        ),
+    ] = None,
+    max_wait: Annotated[
+        float | None,
+        typer.Option(
+            envvar="SUPPLYLAKE_LOADER_MAX_WAIT_SECONDS",
+            help="Longest wait to gather a batch, in seconds.",
+        ),
+    ] = None,
+) -> None:
+    """Run the lake loader on its own (start `serve` with --no-loader), until stopped."""
+    from supplylake.loader.runner import standalone
+    from supplylake.server import open_lake
+    from supplylake.store import open_store
+
+    settings = Settings.from_env(
+        data_dir=data_dir, loader_batch_events=batch_events, loader_max_wait_seconds=max_wait
+    )
+    settings = _settings(settings.data_dir)
+    store = open_store(settings.resolved_database_url)
+    lake = open_lake(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    err.print(f"supplylake loader applying events from {settings.resolved_database_url}")
+    try:
+        standalone(
+            store, lake, settings.loader_batch_events, settings.loader_max_wait_seconds, stop
+        )
+    finally:
+        store.close()
+        lake.close()
+
+
+def query(
+    sql: Annotated[
+        str, typer.Argument(help='SQL, e.g. "SELECT * FROM asc.inbound_order LIMIT 10".')
+    ],
+    instance: Annotated[
+        str, typer.Option("--instance", help="Instance id whose datasets to query.")
+    ],
+    data_dir: DataDir = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to this file instead of standard output."),
+    ] = None,
+) -> None:
+    """Run SQL (DuckDB) over an instance's datasets, each visible as <namespace>.<dataset>."""
+    from supplylake.query.engine import QueryError, run_query
+    from supplylake.server import open_lake
+
+    settings = _settings(data_dir)
+    if fmt is Format.parquet and output is None:
+        err.print("[red]error:[/red] --format parquet needs --output FILE.")
+        raise typer.Exit(2)
+    lake = open_lake(settings)
+    try:
+        with err.status("reading the lake and running the query…"):
+            result = run_query(lake, instance, sql)
+    except (QueryError, ValueError) as exc:
+        err.print(f"[red]query failed:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        lake.close()
+    _write(result, fmt, output)
+
+
+def _write(result: Any, fmt: Format, output: Path | None) -> None:
+    import orjson
+    import pyarrow.parquet as pq
+
+    if fmt is Format.parquet:
+        assert output is not None
+        pq.write_table(result, output)
+        err.print(f"wrote {result.num_rows} rows to {output}")
+        return
+    rows = result.to_pylist()
+    if fmt is Format.table:
+        table = Table(*result.column_names)
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row.values()))
+        if output is None:
+            out.print(table)
+            err.print(f"{len(rows)} rows")
+        else:
+            Console(file=output.open("w"), width=200).print(table)
+        return
+    if fmt is Format.json:
+        text = orjson.dumps(rows, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC).decode() + "\n"
+    else:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(result.column_names)
+        for row in rows:
+            writer.writerow(["" if v is None else v for v in row.values()])
+        text = buf.getvalue()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
