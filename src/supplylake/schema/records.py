@@ -1,0 +1,343 @@
+"""Records of a data-integration event: parsing, send-time validation, load-time Arrow conversion.
+
+Values a field accepts (JSON as parsed by orjson). Nothing is coerced that would change a value:
+
+=========  ================================================================================
+INT        a JSON integer in -2**31 .. 2**31-1 (no floats, not even 2.0; no booleans)
+LONG       a JSON integer in -2**63 .. 2**63-1 (no floats; no booleans)
+DOUBLE     a JSON number; an integer only in -2**53 .. 2**53, where a double holds it exactly
+STRING     a JSON string, including "" (numbers are not turned into strings)
+TIMESTAMP  an ISO 8601 string ``YYYY-MM-DD[(T| )HH:MM[:SS[.f]]][Z|±HH:MM]`` with at most six
+           fraction digits; without an offset it is UTC. Stored as UTC microseconds
+           (see ``timestamps``).
+=========  ================================================================================
+
+``null`` in an optional field is the same as leaving the field out. Which fields a record must
+hold depends on the operation: APPEND needs the required fields, UPSERT the required and the
+primary-key fields, DELETE only the primary-key fields and the required fields the partition spec
+uses, as it matches within a partition (other fields may be sent; they are checked but play no
+part). Unknown fields are rejected, and so are the dataset's internal fields, which
+only the service fills. Records are numbered from 0, as array indexes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import repeat
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from supplylake.aws.errors import ValidationException
+from supplylake.schema.timestamps import TIMESTAMP, timestamp_array, timestamp_ok, timestamps_ok
+from supplylake.schema.types import DatasetSchema, FieldType, Operation
+
+_SHOWN_FAILURES = 5
+_ECHO_CHARS = 40
+_ARROW_TYPES = {
+    FieldType.INT: pa.int32(),
+    FieldType.LONG: pa.int64(),
+    FieldType.DOUBLE: pa.float64(),
+    FieldType.STRING: pa.string(),
+    FieldType.TIMESTAMP: TIMESTAMP,
+}
+
+
+@dataclass(frozen=True)
+class RecordFailure:
+    """Why one record (``index``) was rejected; ``field`` is None for the record as a whole."""
+
+    index: int
+    field: str | None
+    rule: str  # missing, null, type, unknown, internal, not_object
+    message: str
+
+    def __str__(self) -> str:
+        if self.field is None:
+            return f"record {self.index}: {self.message}"
+        return f"record {self.index}, field {_show_name(self.field)}: {self.message}"
+
+
+class RecordError(ValidationException):
+    """Event data that cannot be written to the dataset."""
+
+    def __init__(self, message: str, failures: Sequence[RecordFailure] = ()) -> None:
+        super().__init__(message)
+        self.failures = list(failures)
+
+    @classmethod
+    def from_failures(cls, failures: Sequence[RecordFailure]) -> RecordError:
+        shown = "; ".join(str(f) for f in failures[:_SHOWN_FAILURES])
+        more = len(failures) - _SHOWN_FAILURES
+        suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more > 0 else ""
+        return cls(f"Invalid data: {shown}{suffix}", failures)
+
+
+def parse_records(data: str | bytes) -> list[dict[str, Any]]:
+    """The records in ``data``: a JSON object is one record, a JSON array of objects several."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise RecordError(f"Invalid data: not valid JSON ({e})") from None
+    if type(value) is dict:
+        return [value]
+    if type(value) is not list:
+        raise RecordError(
+            f"Invalid data: expected a JSON object or an array of objects, got {_kind(value)}"
+        )
+    if not value:
+        raise RecordError("Invalid data: data must contain at least one record")
+    if not all(type(r) is dict for r in value):
+        raise RecordError.from_failures(
+            [
+                RecordFailure(i, None, "not_object", f"expected a JSON object, got {_kind(r)}")
+                for i, r in enumerate(value)
+                if type(r) is not dict
+            ]
+        )
+    return value
+
+
+def validate_records(
+    records: Sequence[dict[str, Any]],
+    schema: DatasetSchema,
+    operation: Operation,
+    *,
+    internal_fields: frozenset[str],
+) -> None:
+    """Raise RecordError unless every record fits ``schema`` for ``operation``."""
+    _validator(schema, operation, internal_fields).validate(records)
+
+
+def arrow_schema(schema: DatasetSchema) -> pa.Schema:
+    """The Arrow schema of a dataset: fields in order, required fields not nullable."""
+    return _arrow_schema(schema)
+
+
+def records_to_arrow(
+    records: Sequence[dict[str, Any]],
+    schema: DatasetSchema,
+    *,
+    fill: Mapping[str, str] | None = None,
+    operation: Operation = Operation.APPEND,
+) -> pa.Table:
+    """Validated records as an Arrow table in schema order; ``fill`` sets a field in every row.
+
+    Fields a record leaves out are null. A field the operation needs without a value raises
+    RecordError. The table has the dataset's Arrow schema, except for DELETE records, which need
+    only their key: then every field is nullable.
+    """
+    fill = fill or {}
+    unknown = set(fill) - {f.name for f in schema.fields}
+    if unknown:
+        raise ValueError(f"fill names fields not in the schema: {sorted(unknown)}")
+    n = len(records)
+    needed = _needed(schema, operation)
+    get = dict.get
+    arrays = []
+    for f in schema.fields:
+        name = f.name
+        values = [fill[name]] * n if name in fill else list(map(get, records, repeat(name)))
+        try:
+            if f.type is FieldType.TIMESTAMP:
+                array = _timestamp_column(values, name)
+            else:
+                array = pa.array(values, type=_ARROW_TYPES[f.type])
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as e:
+            raise RecordError(f"Invalid data in field {_show_name(name)}: {e}") from None
+        if array.null_count and name in needed:
+            raise RecordError(
+                f"Invalid data: field {_show_name(name)} needs a value in every record"
+            )
+        arrays.append(array)
+    if operation is Operation.DELETE:
+        return pa.Table.from_arrays(arrays, names=[f.name for f in schema.fields])
+    return pa.Table.from_arrays(arrays, schema=_arrow_schema(schema))
+
+
+def _needed(schema: DatasetSchema, operation: Operation) -> set[str]:
+    """The fields a record of ``operation`` must give a value."""
+    if operation is not Operation.DELETE:
+        required = {f.name for f in schema.fields if f.required}
+        return required | (set(schema.primary_keys) if operation is Operation.UPSERT else set())
+    # A DELETE matches within the record's partition: a required partition field names it.
+    sources = {p.name for p in schema.partition_spec}
+    return set(schema.primary_keys) | {
+        f.name for f in schema.fields if f.required and f.name in sources
+    }
+
+
+def _timestamp_column(values: list[Any], name: str) -> pa.Array:
+    present = [v for v in values if v is not None]
+    if not timestamps_ok(present):
+        index, value = next(
+            (i, v) for i, v in enumerate(values) if v is not None and not timestamp_ok(v)
+        )
+        failure = RecordFailure(index, name, "type", _expected(FieldType.TIMESTAMP, value))
+        raise RecordError.from_failures([failure])
+    return timestamp_array(values)
+
+
+@lru_cache(maxsize=256)
+def _arrow_schema(schema: DatasetSchema) -> pa.Schema:
+    return pa.schema(
+        [pa.field(f.name, _ARROW_TYPES[f.type], nullable=not f.required) for f in schema.fields]
+    )
+
+
+@lru_cache(maxsize=256)
+def _validator(schema: DatasetSchema, operation: Operation, internal: frozenset[str]) -> _Validator:
+    return _Validator(schema, operation, internal)
+
+
+_IntCheck = Callable[[int], bool]
+_ValueChecks = tuple[tuple[str, _IntCheck], ...]
+
+
+class _Validator:
+    """The checks of one (schema, operation, internal fields).
+
+    The records of an event mostly share one shape: the same keys in the same order, holding
+    values of the same types. Keys and types are judged once per shape; what is left per record
+    is the range of its integers, and the timestamp strings, checked in one batch at the end.
+    """
+
+    def __init__(self, schema: DatasetSchema, operation: Operation, internal: frozenset[str]):
+        if operation is not Operation.APPEND and not schema.primary_keys:
+            raise RecordError(f"{operation} needs a dataset with primary keys; this one has none")
+        keys = set() if operation is Operation.APPEND else set(schema.primary_keys)
+        needed = _needed(schema, operation)
+        fields = [f for f in schema.fields if f.name not in internal]
+        self.internal = internal
+        self.allowed = frozenset(f.name for f in fields)
+        self.needed = frozenset(needed - internal)
+        self.needed_in_order = [f.name for f in fields if f.name in self.needed]
+        self.keys = frozenset(keys)
+        self.field_types = {f.name: f.type for f in fields}
+        # null is a type like any other: accepted where a value may be left out.
+        self.accepted = {
+            f.name: _ACCEPTED[f.type] | (frozenset() if f.name in needed else {type(None)})
+            for f in fields
+        }
+        self.int_checks = {f.name: _INT_CHECKS[f.type] for f in fields if f.type in _INT_CHECKS}
+        self.timestamps = [f.name for f in fields if f.type is FieldType.TIMESTAMP]
+
+    def validate(self, records: Sequence[dict[str, Any]]) -> None:
+        verdicts: dict[tuple[Any, ...], _ValueChecks | None] = {}
+        bad: list[int] = []
+        for i, record in enumerate(records):
+            shape = (*record, *map(type, record.values()))
+            try:
+                checks = verdicts[shape]
+            except KeyError:
+                checks = verdicts[shape] = self._judge(record)
+            if checks is None:
+                bad.append(i)
+            elif checks:
+                for name, ok in checks:
+                    if not ok(record[name]):
+                        bad.append(i)
+                        break
+        if self.timestamps and not timestamps_ok(
+            [v for k in self.timestamps for r in records if (v := r.get(k)) is not None]
+        ):
+            bad = list(range(len(records)))
+        failures = [f for i in bad for f in self.failures(i, records[i])]
+        if failures:
+            raise RecordError.from_failures(failures)
+
+    def _judge(self, record: dict[str, Any]) -> _ValueChecks | None:
+        """The integer checks records of this shape need, or None if the shape is wrong."""
+        keys = record.keys()
+        if not (keys <= self.allowed and keys >= self.needed):
+            return None
+        checks: list[tuple[str, _IntCheck]] = []
+        for name, value in record.items():
+            kind = type(value)
+            if kind not in self.accepted[name]:
+                return None
+            if kind is int:
+                checks.append((name, self.int_checks[name]))
+        return tuple(checks)
+
+    def failures(self, index: int, record: dict[str, Any]) -> list[RecordFailure]:
+        """Every reason to reject ``record`` (the slow path, taken only for bad events)."""
+        out = []
+        for k, v in record.items():
+            if k in self.internal:
+                message = "reserved field: the service fills it, do not send it"
+                out.append(RecordFailure(index, k, "internal", message))
+            elif k not in self.allowed:
+                out.append(RecordFailure(index, k, "unknown", "no such field in the dataset"))
+            elif v is None:
+                if k in self.needed:
+                    out.append(RecordFailure(index, k, "null", f"{self._role(k)} is null"))
+            elif not self._value_ok(k, v):
+                out.append(RecordFailure(index, k, "type", _expected(self.field_types[k], v)))
+        for k in self.needed_in_order:
+            if k not in record:
+                out.append(RecordFailure(index, k, "missing", f"{self._role(k)} is missing"))
+        return out
+
+    def _value_ok(self, name: str, value: Any) -> bool:
+        if self.field_types[name] is FieldType.TIMESTAMP:
+            return timestamp_ok(value)
+        kind = type(value)
+        return kind in self.accepted[name] and (kind is not int or self.int_checks[name](value))
+
+    def _role(self, name: str) -> str:
+        return "primary key field" if name in self.keys else "required field"
+
+
+# Python types of the JSON values a field takes; bool is a type of its own, never an int here.
+_ACCEPTED: dict[FieldType, frozenset[type]] = {
+    FieldType.INT: frozenset({int}),
+    FieldType.LONG: frozenset({int}),
+    FieldType.DOUBLE: frozenset({float, int}),
+    FieldType.STRING: frozenset({str}),
+    FieldType.TIMESTAMP: frozenset({str}),
+}
+_INT_CHECKS: dict[FieldType, _IntCheck] = {
+    FieldType.INT: lambda v: -(2**31) <= v < 2**31,
+    FieldType.LONG: lambda v: -(2**63) <= v < 2**63,
+    # Arrow takes an integer as a double only where every integer is exact.
+    FieldType.DOUBLE: lambda v: -(2**53) <= v <= 2**53,
+}
+_EXPECTED = {
+    FieldType.INT: "an INT (integer in -2147483648..2147483647)",
+    FieldType.LONG: "a LONG (integer in -9223372036854775808..9223372036854775807)",
+    FieldType.DOUBLE: "a number",
+    FieldType.STRING: "a string",
+    FieldType.TIMESTAMP: "an ISO 8601 timestamp",
+}
+
+
+def _expected(field_type: FieldType, value: Any) -> str:
+    return f"expected {_EXPECTED[field_type]}, got {_show(value)}"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return _show(value)
+
+
+def _show(value: Any) -> str:
+    """A value echoed in a message: JSON spelling, strings quoted, long ones cut."""
+    if isinstance(value, dict | list):
+        return _kind(value)
+    if type(value) is str:
+        return repr(value if len(value) <= _ECHO_CHARS else value[:_ECHO_CHARS] + "…")
+    if value is None or type(value) is bool:
+        return "null" if value is None else str(value).lower()
+    text = repr(value)
+    return text if len(text) <= _ECHO_CHARS else text[:_ECHO_CHARS] + "…"
+
+
+def _show_name(name: str) -> str:
+    return repr(name if len(name) <= 64 else name[:64] + "…")

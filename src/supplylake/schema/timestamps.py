@@ -1,0 +1,85 @@
+"""Timestamps in record data: which strings are accepted, and their conversion to Arrow.
+
+Accepted: ``YYYY-MM-DD``, optionally followed by ``T`` or a space and ``HH:MM``, ``HH:MM:SS`` or
+``HH:MM:SS.f`` (1 to 6 fraction digits), optionally followed by ``Z`` or ``±HH:MM``; the date and
+time must exist. Without an offset a timestamp is UTC. Values are Arrow ``timestamp('us', 'UTC')``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+_NAIVE_TIMESTAMP = pa.timestamp("us")
+
+
+def _layouts() -> frozenset[bytes]:
+    # Every accepted spelling with its digits written as 0: 65 layouts in all.
+    times = ["00:00", "00:00:00"] + ["00:00:00." + "0" * n for n in range(1, 7)]
+    zones = ["", "Z", "+00:00", "-00:00"]
+    tails = [sep + t + z for sep in "T " for t in times for z in zones]
+    return frozenset(("0000-00-00" + tail).encode() for tail in ["", *tails])
+
+
+_LAYOUTS = _layouts()
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+
+
+def timestamps_ok(values: list[str]) -> bool:
+    """Whether every string is an accepted timestamp; one pass of C loops over the batch."""
+    if not values:
+        return True
+    try:
+        joined = "\n".join(values)
+    except TypeError:  # a value that is no string
+        return False
+    if not joined.isascii():
+        return False
+    # fromisoformat alone would also take forms we do not (week dates, basic format, any
+    # separator, more than six fraction digits, which it truncates), so the layout comes first.
+    if not _LAYOUTS.issuperset(joined.encode().translate(_DIGITS_AS_ZERO).split(b"\n")):
+        return False
+    try:
+        deque(map(datetime.fromisoformat, values), maxlen=0)
+    except ValueError:
+        return False
+    return True
+
+
+def timestamp_ok(value: Any) -> bool:
+    """Whether ``value`` is an accepted timestamp string."""
+    return type(value) is str and timestamps_ok([value])
+
+
+def timestamp_array(values: list[str | None]) -> pa.Array:
+    """Accepted timestamp strings (or None) as an Arrow array of UTC microseconds."""
+    # Arrow parses a column in C when all its values carry an offset, or none does (UTC).
+    # Try first what the first value suggests: a failed cast costs more than a good one.
+    strings = pa.array(values, pa.string())
+    first = next((v for v in values if v is not None), None)
+    casts = [_zoned_cast, _naive_cast]
+    if first is not None and not _has_offset(first):
+        casts.reverse()
+    for cast in casts:
+        try:
+            return cast(strings)
+        except pa.ArrowInvalid:
+            pass
+    fromisoformat = datetime.fromisoformat
+    return pa.array([v if v is None else fromisoformat(v) for v in values], TIMESTAMP)
+
+
+def _has_offset(value: str) -> bool:
+    return value[-1] == "Z" or (len(value) > 16 and value[-6] in "+-")
+
+
+def _zoned_cast(strings: pa.Array) -> pa.Array:
+    return strings.cast(TIMESTAMP)
+
+
+def _naive_cast(strings: pa.Array) -> pa.Array:
+    return strings.cast(_NAIVE_TIMESTAMP).cast(TIMESTAMP)
