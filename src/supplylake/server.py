@@ -6,18 +6,20 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 
 from supplylake.app import create_app
 from supplylake.config import Settings
-from supplylake.lake.catalog import Lake
 from supplylake.service import events, instances
 from supplylake.service.core import Services
 from supplylake.service.keys import Bootstrap, ensure_root_key
 from supplylake.service.limits import RateLimiter
 from supplylake.store import open_store
+
+if TYPE_CHECKING:
+    from supplylake.lake.catalog import Lake
 
 log = logging.getLogger("supplylake")
 
@@ -41,6 +43,8 @@ def catalog_uri(settings: Settings) -> str:
 
 def open_lake(settings: Settings) -> Lake:
     """The lake that ``serve``, ``loader`` and ``query`` share for these settings."""
+    from supplylake.lake.catalog import Lake
+
     return Lake(catalog_uri(settings), settings.resolved_warehouse)
 
 
@@ -49,11 +53,10 @@ def assemble(settings: Settings) -> Assembled:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.resolved_database_url)
     bootstrap = ensure_root_key(store, settings)
-    lake = open_lake(settings)
     services = Services(
         settings=settings,
         store=store,
-        lake=lake,
+        lake_factory=lambda: open_lake(settings),
         limiter=RateLimiter(settings.event_rate, settings.event_burst),
     )
     loops: list[asyncio.Task[Any]] = []

@@ -52,7 +52,9 @@ def is_transient(exc: BaseException) -> bool:
     return name in {"CommitFailedException", "OperationalError", "CommitStateUnknownException"}
 
 
-def apply_dataset_batch(store: Store, lake: Lake, ref: DatasetRef, events: list[Event]) -> BatchResult:
+def apply_dataset_batch(
+    store: Store, lake: Lake, ref: DatasetRef, events: list[Event]
+) -> BatchResult:
     """Apply ``events`` (one dataset, position order); return an outcome for each."""
     where = f"{ref.namespace}.{ref.name}"
     if _instance_gone(store, ref.instance_id):
@@ -75,7 +77,9 @@ def apply_dataset_batch(store: Store, lake: Lake, ref: DatasetRef, events: list[
     applied: list[Event] = []
     for ev in fresh:
         try:
-            rows = records_to_arrow(parse_records(ev.data or ""), schema, fill=fill)
+            rows = records_to_arrow(
+                parse_records(ev.data or ""), schema, fill=fill, operation=ev.operation
+            )
         except (RecordError, ValueError, TypeError) as exc:
             # The dataset's schema no longer fits (for example it was deleted and created again).
             outcomes.append(Outcome(ev.position, FAILED, f"The records do not fit {where}: {exc}"))
@@ -113,7 +117,9 @@ def apply_with_retry(
                 msg = f"The event could not be loaded into {ref.namespace}.{ref.name}: {exc}"
                 return BatchResult([Outcome(events[0].position, FAILED, msg)])
             # Apply one event at a time, in order, so one bad event fails alone.
-            log.warning("batch of %d events failed (%s); applying them one by one", len(events), exc)
+            log.warning(
+                "batch of %d events failed (%s); applying them one by one", len(events), exc
+            )
             result = BatchResult([])
             for ev in events:
                 one = apply_with_retry(store, lake, ref, [ev], sleep, max_delay)

@@ -6,12 +6,13 @@ import asyncio
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from supplylake.lake.catalog import Lake
-from supplylake.loader.apply import apply_with_retry
 from supplylake.service.core import Services, now
 from supplylake.store.base import Store
+
+if TYPE_CHECKING:
+    from supplylake.lake.catalog import Lake
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +23,19 @@ _POLL_SECONDS = 1.0
 class Loader:
     """Applies pending events of every dataset; one pass at a time, on a worker thread."""
 
-    def __init__(self, store: Store, lake: Lake, batch_events: int, max_wait: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        lake: Lake,
+        batch_events: int,
+        max_wait: float,
+        wake: threading.Event | None = None,
+    ) -> None:
         self.store = store
         self.lake = lake
         self.batch_events = batch_events
         self.max_wait = max_wait
-        self._wake = threading.Event()
+        self._wake = wake or threading.Event()
         self.applied_events = 0
 
     def wake(self) -> None:
@@ -35,6 +43,9 @@ class Loader:
 
     def run_once(self) -> int:
         """Apply one batch of each pending dataset; the number of events finished."""
+        # Imported here: it pulls in pyiceberg, which the API process should not wait for.
+        from supplylake.loader.apply import apply_with_retry
+
         finished = 0
         for ref in self.store.pending_datasets():
             events = self.store.pending_events(ref, self.batch_events)
@@ -71,28 +82,37 @@ class Loader:
 async def start_loader(services: Services) -> asyncio.Task[Any]:
     """Run the loader on its own thread for the life of the app; cancel the task to stop it."""
     settings = services.settings
-    loader = Loader(
-        services.store, services.lake, settings.loader_batch_events, settings.loader_max_wait_seconds
-    )
-    services.on_commit.append(loader.wake)
     stop = threading.Event()
+    wake = threading.Event()
+    services.on_commit.append(wake.set)
+
+    def work() -> None:
+        # The lake opens here, off the event loop: the API answers while pyiceberg loads.
+        loader = Loader(
+            services.store,
+            services.lake,
+            settings.loader_batch_events,
+            settings.loader_max_wait_seconds,
+            wake,
+        )
+        loader.loop_forever(stop)
 
     async def supervise() -> None:
-        thread = threading.Thread(
-            target=loader.loop_forever, args=(stop,), name="supplylake-loader", daemon=True
-        )
+        thread = threading.Thread(target=work, name="supplylake-loader", daemon=True)
         thread.start()
         try:
             while thread.is_alive():
                 await asyncio.sleep(0.5)
         finally:
             stop.set()
-            loader.wake()
+            wake.set()
             await asyncio.to_thread(thread.join, 10)
 
     return asyncio.get_running_loop().create_task(supervise())
 
 
-def standalone(store: Store, lake: Lake, batch_events: int, max_wait: float, stop: threading.Event) -> None:
+def standalone(
+    store: Store, lake: Lake, batch_events: int, max_wait: float, stop: threading.Event
+) -> None:
     """``supplylake loader``: the same loop in its own process, woken by polling."""
     Loader(store, lake, batch_events, max_wait).loop_forever(stop)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,11 +42,23 @@ class Services:
 
     settings: Settings
     store: Store
-    lake: Lake
+    #: Opens the lake on first use: pyiceberg takes seconds to import, and the API should not wait.
+    lake_factory: Callable[[], Lake]
     limiter: RateLimiter
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     #: Called after each committed event, so the loader wakes without polling.
     on_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    _lake: Lake | None = None
+    _lake_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def lake(self) -> Lake:
+        if self._lake is None:
+            with self._lake_lock:
+                if self._lake is None:
+                    self._lake = self.lake_factory()
+        return self._lake
 
     def spawn(self, coro: Any) -> None:
         """Run a coroutine in the background, keeping a reference so it is not collected."""

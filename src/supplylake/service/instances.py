@@ -78,7 +78,9 @@ async def create_instance(
         )
     arn = instance_arn(inst.region, inst.account_id, inst.instance_id)
     try:
-        created = await blocking(svc.store.create_instance, inst, params.get("tags") or {}, arn, idem)
+        created = await blocking(
+            svc.store.create_instance, inst, params.get("tags") or {}, arn, idem
+        )
     except TokenConflict:
         raise ConflictException(
             "The clientToken was already used with a different request; use a new clientToken."
