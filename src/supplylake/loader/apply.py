@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from supplylake.lake.catalog import Lake
+from supplylake.lake.errors import CommitConflictError
 from supplylake.lake.fold import Change
 from supplylake.schema.asc import ASC_NAMESPACE, CONNECTION_ID, asc_datasets
 from supplylake.schema.records import RecordError, parse_records, records_to_arrow
@@ -46,7 +47,7 @@ def _instance_gone(store: Store, instance_id: str) -> bool:
 
 def is_transient(exc: BaseException) -> bool:
     """Faults worth retrying in order: I/O, locks and commit conflicts."""
-    if isinstance(exc, OSError | TimeoutError):
+    if isinstance(exc, OSError | TimeoutError | CommitConflictError):
         return True
     name = type(exc).__name__
     return name in {"CommitFailedException", "OperationalError", "CommitStateUnknownException"}
@@ -89,8 +90,18 @@ def apply_dataset_batch(
     if not applied:
         return BatchResult(outcomes)
     lake.apply_batch(ref.instance_id, ref.namespace, schema, changes, applied[-1].position)
+    _maintain(lake, ref)
     outcomes += [Outcome(e.position, SUCCEEDED) for e in applied]
     return BatchResult(outcomes, sum(c.rows.num_rows for c in changes))
+
+
+def _maintain(lake: Lake, ref: DatasetRef) -> None:
+    """Compact small files and expire old snapshots when they pile up (cheap when they do not)."""
+    try:
+        lake.maybe_maintain(ref.instance_id, ref.namespace, ref.name)
+    except Exception as exc:
+        # The batch is committed; maintenance is retried after the next one.
+        log.warning("maintenance of %s.%s failed: %s", ref.namespace, ref.name, exc)
 
 
 def apply_with_retry(

@@ -1,0 +1,20 @@
+"""The data lake: Iceberg tables of all datasets (the only package that imports pyiceberg)."""
+
+from supplylake.lake.catalog import Lake, namespace_identifier, table_identifier
+from supplylake.lake.errors import CommitConflictError, LakeError, TableNotFoundError
+from supplylake.lake.fold import Change
+from supplylake.lake.maintenance import CompactResult, MaintenanceResult
+from supplylake.lake.write import ApplyResult
+
+__all__ = [
+    "ApplyResult",
+    "Change",
+    "CommitConflictError",
+    "CompactResult",
+    "Lake",
+    "LakeError",
+    "MaintenanceResult",
+    "TableNotFoundError",
+    "namespace_identifier",
+    "table_identifier",
+]

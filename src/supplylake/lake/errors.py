@@ -1,0 +1,15 @@
+"""Errors the lake raises, so that callers never need to import pyiceberg."""
+
+from __future__ import annotations
+
+
+class LakeError(Exception):
+    """Base class of the lake's errors."""
+
+
+class TableNotFoundError(LakeError):
+    """The dataset has no table in the lake."""
+
+
+class CommitConflictError(LakeError):
+    """Concurrent commits kept conflicting with this one; it did not land. Transient."""

@@ -1,0 +1,136 @@
+"""How a DatasetSchema maps onto an Iceberg table: schema, partition spec, properties, Arrow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+from pyiceberg.partitioning import PartitionField as IcebergPartitionField
+from pyiceberg.partitioning import PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.transforms import (
+    DayTransform,
+    HourTransform,
+    IdentityTransform,
+    MonthTransform,
+    YearTransform,
+)
+from pyiceberg.types import (
+    DoubleType,
+    IntegerType,
+    LongType,
+    NestedField,
+    StringType,
+    TimestamptzType,
+)
+
+from supplylake.schema.types import DatasetSchema, FieldType, Transform
+
+POSITION_PROPERTY = "supplylake.position"
+
+TABLE_PROPERTIES: dict[str, str] = {
+    "format-version": "2",
+    # Loaders of different event groups may commit to one table at once; the default 4 retries
+    # ran out in measurements (LAKE-NOTES), 10 let every commit land.
+    "commit.retry.num-retries": "10",
+    "commit.retry.min-wait-ms": "50",
+    "commit.retry.max-wait-ms": "5000",
+    # One metadata file per commit otherwise piles up (900 files after 300 commits).
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "10",
+    "commit.manifest-merge.enabled": "true",
+    "commit.manifest.min-count-to-merge": "16",
+    # A key-matching rewrite must fail (and be redone) if rows were added concurrently, or an
+    # UPSERT could leave a duplicate key behind.
+    "write.delete.isolation-level": "serializable",
+    "write.update.isolation-level": "serializable",
+}
+
+ARROW_TYPES: dict[FieldType, pa.DataType] = {
+    FieldType.INT: pa.int32(),
+    FieldType.LONG: pa.int64(),
+    FieldType.DOUBLE: pa.float64(),
+    FieldType.STRING: pa.string(),
+    FieldType.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+}
+
+_ICEBERG_TYPES: dict[FieldType, Any] = {
+    FieldType.INT: IntegerType(),
+    FieldType.LONG: LongType(),
+    FieldType.DOUBLE: DoubleType(),
+    FieldType.STRING: StringType(),
+    FieldType.TIMESTAMP: TimestamptzType(),
+}
+
+_TRANSFORMS: dict[Transform, tuple[Any, str]] = {
+    Transform.YEAR: (YearTransform(), "_year"),
+    Transform.MONTH: (MonthTransform(), "_month"),
+    Transform.DAY: (DayTransform(), "_day"),
+    Transform.HOUR: (HourTransform(), "_hour"),
+    Transform.IDENTITY: (IdentityTransform(), ""),
+}
+
+# Iceberg forbids floating-point identifier fields.
+_IDENTIFIER_TYPES = {FieldType.INT, FieldType.LONG, FieldType.STRING, FieldType.TIMESTAMP}
+
+
+def iceberg_schema(schema: DatasetSchema) -> Any:
+    """The Iceberg schema: field ids from 1; primary keys as identifier fields when valid."""
+    fields = [
+        NestedField(i, f.name, _ICEBERG_TYPES[f.type], required=f.required)
+        for i, f in enumerate(schema.fields, start=1)
+    ]
+    ids = {f.name: i for i, f in enumerate(schema.fields, start=1)}
+    keys = [schema.field(k) for k in schema.primary_keys]
+    # Identifier fields must be required and non-float; with an optional key column the key is
+    # still matched by the loader, it just is not advertised to other engines.
+    valid = bool(keys) and all(
+        k is not None and k.required and k.type in _IDENTIFIER_TYPES for k in keys
+    )
+    identifier_ids = [ids[k] for k in schema.primary_keys] if valid else []
+    return Schema(*fields, identifier_field_ids=identifier_ids)
+
+
+def partition_spec(schema: DatasetSchema) -> Any:
+    """The Iceberg partition spec; names follow Spark's (`col` for identity, `col_day` ...)."""
+    ids = {f.name: i for i, f in enumerate(schema.fields, start=1)}
+    fields = []
+    for n, p in enumerate(schema.partition_spec):
+        transform, suffix = _TRANSFORMS[p.transform]
+        fields.append(
+            IcebergPartitionField(
+                source_id=ids[p.name], field_id=1000 + n, transform=transform, name=p.name + suffix
+            )
+        )
+    return PartitionSpec(*fields)
+
+
+def arrow_schema(schema: DatasetSchema) -> pa.Schema:
+    """The Arrow schema rows are written and read in (required fields are non-nullable)."""
+    return pa.schema(
+        [pa.field(f.name, ARROW_TYPES[f.type], nullable=not f.required) for f in schema.fields]
+    )
+
+
+def relaxed(target: pa.Schema) -> pa.Schema:
+    """`target` with every field nullable: DELETE rows carry only the key columns."""
+    return pa.schema([f.with_nullable(True) for f in target])
+
+
+def conform(rows: pa.Table, target: pa.Schema) -> pa.Table:
+    """Reorder and cast `rows` to `target`, filling absent columns with nulls."""
+    extra = set(rows.column_names) - set(target.names)
+    if extra:
+        raise ValueError(f"columns not in the dataset schema: {sorted(extra)}")
+    columns = []
+    for field in target:
+        if field.name in rows.column_names:
+            column = rows.column(field.name)
+            if column.type != field.type:
+                column = column.cast(field.type)
+        else:
+            column = pa.chunked_array([pa.nulls(rows.num_rows, field.type)])
+        if not field.nullable and column.null_count:
+            raise ValueError(f"required field {field.name!r} has null values")
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=target)
