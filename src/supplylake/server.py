@@ -33,19 +33,11 @@ class Assembled:
     app: Starlette
 
 
-def catalog_uri(settings: Settings) -> str:
-    """The SQLAlchemy URL of the Iceberg SQL catalog: the store's own database."""
-    url = settings.resolved_database_url
-    if url.startswith("sqlite:///"):
-        return url
-    return "sqlite:///" + url
-
-
 def open_lake(settings: Settings) -> Lake:
     """The lake that ``serve``, ``loader`` and ``query`` share for these settings."""
-    from supplylake.lake.catalog import Lake
+    from supplylake.lake.api import lake_for
 
-    return Lake(catalog_uri(settings), settings.resolved_warehouse)
+    return lake_for(settings)
 
 
 def assemble(settings: Settings) -> Assembled:

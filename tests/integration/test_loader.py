@@ -39,21 +39,32 @@ def lake_env(supplylake_server: ServerHandle) -> dict[str, Any]:
     ]:
         kw = {"partitionSpec": spec} if spec else {}
         arns[name] = c.create_data_lake_dataset(
-            instanceId=iid, namespace="default", name=name, schema=ORDERS, **kw)["dataset"]["arn"]
+            instanceId=iid, namespace="default", name=name, schema=ORDERS, **kw
+        )["dataset"]["arn"]
     return {"client": c, "iid": iid, "arns": arns, "server": supplylake_server}
 
 
 def _send(env: dict[str, Any], dataset: str, op: str, records: Any, group: str = "g") -> str:
-    return str(env["client"].send_data_integration_event(
-        instanceId=env["iid"], eventType="scn.data.dataset", eventGroupId=group, data=json.dumps(records),
-        datasetTarget={"datasetIdentifier": env["arns"][dataset], "operationType": op})["eventId"])
+    return str(
+        env["client"].send_data_integration_event(
+            instanceId=env["iid"],
+            eventType="scn.data.dataset",
+            eventGroupId=group,
+            data=json.dumps(records),
+            datasetTarget={"datasetIdentifier": env["arns"][dataset], "operationType": op},
+        )["eventId"]
+    )
 
 
 def _wait(env: dict[str, Any], event_ids: list[str], timeout: float = 30) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
-        loads = [env["client"].get_data_integration_event(instanceId=env["iid"], eventId=e)["event"][
-            "datasetTargetDetails"]["datasetLoadExecution"] for e in event_ids]
+        loads = [
+            env["client"].get_data_integration_event(instanceId=env["iid"], eventId=e)["event"][
+                "datasetTargetDetails"
+            ]["datasetLoadExecution"]
+            for e in event_ids
+        ]
         if all(x["status"] != "IN_PROGRESS" for x in loads):
             return loads
         assert time.monotonic() < deadline, f"events still IN_PROGRESS: {loads}"
@@ -63,9 +74,24 @@ def _wait(env: dict[str, Any], event_ids: list[str], timeout: float = 30) -> lis
 def _query(env: dict[str, Any], sql: str) -> list[dict[str, Any]]:
     s: ServerHandle = env["server"]
     out = subprocess.run(
-        [sys.executable, "-m", "supplylake", "query", "--instance", env["iid"], "--data-dir",
-         str(s.data_dir), "--format", "json", sql],
-        capture_output=True, text=True, env=s.cli_env(), timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "supplylake",
+            "query",
+            "--instance",
+            env["iid"],
+            "--data-dir",
+            str(s.data_dir),
+            "--format",
+            "json",
+            sql,
+        ],
+        capture_output=True,
+        text=True,
+        env=s.cli_env(),
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     rows: list[dict[str, Any]] = json.loads(out.stdout)
     return rows
@@ -74,7 +100,12 @@ def _query(env: dict[str, Any], sql: str) -> list[dict[str, Any]]:
 def test_upsert_delete_append_in_order(lake_env: dict[str, Any]) -> None:
     e = lake_env
     ids = [
-        _send(e, "plain", "UPSERT", [{"id": "a", "qty": 1}, {"id": "b", "qty": 2}, {"id": "a", "qty": 5}]),
+        _send(
+            e,
+            "plain",
+            "UPSERT",
+            [{"id": "a", "qty": 1}, {"id": "b", "qty": 2}, {"id": "a", "qty": 5}],
+        ),
         _send(e, "plain", "UPSERT", {"id": "b", "qty": 3}, group="other"),
         _send(e, "plain", "APPEND", [{"id": "c", "qty": 1}, {"id": "c", "qty": 2}]),
         _send(e, "plain", "UPSERT", {"id": "d", "qty": 4}),
@@ -89,25 +120,36 @@ def test_upsert_delete_append_in_order(lake_env: dict[str, Any]) -> None:
 def test_partitioned_datasets_and_null_partition(lake_env: dict[str, Any]) -> None:
     e = lake_env
     ids = [
-        _send(e, "by_day", "UPSERT", [{"id": "x", "at": "2026-01-01T10:00:00Z", "qty": 1},
-                                      {"id": "y", "qty": 2}]),  # y: null partition
+        _send(
+            e,
+            "by_day",
+            "UPSERT",
+            [{"id": "x", "at": "2026-01-01T10:00:00Z", "qty": 1}, {"id": "y", "qty": 2}],
+        ),  # y: null partition
         _send(e, "by_day", "UPSERT", {"id": "y", "qty": 3}),
         _send(e, "by_site", "APPEND", [{"id": "1", "site": "north"}, {"id": "2"}]),
         _send(e, "by_site", "DELETE", {"id": "1", "site": "north"}),
     ]
     assert all(x["status"] == "SUCCEEDED" for x in _wait(e, ids))
     assert _query(e, "SELECT id, qty FROM default.by_day ORDER BY id") == [
-        {"id": "x", "qty": 1}, {"id": "y", "qty": 3}]
+        {"id": "x", "qty": 1},
+        {"id": "y", "qty": 3},
+    ]
     assert _query(e, "SELECT id, site FROM default.by_site") == [{"id": "2", "site": None}]
 
 
 def test_asc_events_fill_connection_id(lake_env: dict[str, Any]) -> None:
     e = lake_env
     c = e["client"]
-    eids = [c.send_data_integration_event(
-        instanceId=e["iid"], eventType="scn.data.inboundorder", eventGroupId=f"po{i}",
-        data=json.dumps({"id": f"po{i % 2}", "tpartner_id": "acme", "order_type": f"T{i}"}))["eventId"]
-        for i in range(4)]
+    eids = [
+        c.send_data_integration_event(
+            instanceId=e["iid"],
+            eventType="scn.data.inboundorder",
+            eventGroupId=f"po{i}",
+            data=json.dumps({"id": f"po{i % 2}", "tpartner_id": "acme", "order_type": f"T{i}"}),
+        )["eventId"]
+        for i in range(4)
+    ]
     assert all(x["status"] == "SUCCEEDED" for x in _wait(e, eids))
     rows = _query(e, "SELECT id, order_type, connection_id FROM asc.inbound_order ORDER BY id")
     assert rows == [
@@ -122,7 +164,10 @@ def test_many_groups_concurrently(lake_env: dict[str, Any]) -> None:
     e = lake_env
 
     def group(g: int) -> list[str]:
-        return [_send(e, "plain", "UPSERT", {"id": f"k{g}", "qty": n}, group=f"grp{g}") for n in range(5)]
+        return [
+            _send(e, "plain", "UPSERT", {"id": f"k{g}", "qty": n}, group=f"grp{g}")
+            for n in range(5)
+        ]
 
     with ThreadPoolExecutor(4) as pool:
         ids = [eid for chunk in pool.map(group, range(8)) for eid in chunk]
@@ -135,8 +180,9 @@ def test_many_groups_concurrently(lake_env: dict[str, Any]) -> None:
 def test_event_fails_when_dataset_deleted_and_later_events_go_on(lake_env: dict[str, Any]) -> None:
     e = lake_env
     c = e["client"]
-    arn = c.create_data_lake_dataset(instanceId=e["iid"], namespace="default", name="doomed",
-                                     schema=ORDERS)["dataset"]["arn"]
+    arn = c.create_data_lake_dataset(
+        instanceId=e["iid"], namespace="default", name="doomed", schema=ORDERS
+    )["dataset"]["arn"]
     e["arns"]["doomed"] = arn
     server: ServerHandle = e["server"]
     # Stop the loader from racing the delete: send, delete at once, then look.
@@ -153,9 +199,22 @@ def test_event_fails_when_dataset_deleted_and_later_events_go_on(lake_env: dict[
 def test_query_errors_say_what_to_do(lake_env: dict[str, Any]) -> None:
     s: ServerHandle = lake_env["server"]
     out = subprocess.run(
-        [sys.executable, "-m", "supplylake", "query", "--instance", lake_env["iid"], "--data-dir",
-         str(s.data_dir), "SELECT * FROM default.nope"],
-        capture_output=True, text=True, env=s.cli_env(), timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "supplylake",
+            "query",
+            "--instance",
+            lake_env["iid"],
+            "--data-dir",
+            str(s.data_dir),
+            "SELECT * FROM default.nope",
+        ],
+        capture_output=True,
+        text=True,
+        env=s.cli_env(),
+        timeout=120,
+    )
     assert out.returncode == 1 and "nope" in out.stderr
 
 
@@ -163,13 +222,38 @@ def test_query_formats(lake_env: dict[str, Any], tmp_path: Any) -> None:
     import pyarrow.parquet as pq
 
     s: ServerHandle = lake_env["server"]
-    base = [sys.executable, "-m", "supplylake", "query", "--instance", lake_env["iid"],
-            "--data-dir", str(s.data_dir)]
+    base = [
+        sys.executable,
+        "-m",
+        "supplylake",
+        "query",
+        "--instance",
+        lake_env["iid"],
+        "--data-dir",
+        str(s.data_dir),
+    ]
     sql = "SELECT 1 AS one, 'x' AS two"
-    csv_out = subprocess.run([*base, "--format", "csv", sql], capture_output=True, text=True,
-                             env=s.cli_env(), check=True).stdout
+    csv_out = subprocess.run(
+        [*base, "--format", "csv", sql], capture_output=True, text=True, env=s.cli_env(), check=True
+    ).stdout
     assert csv_out.splitlines() == ["one,two", "1,x"]
     target = tmp_path / "out.parquet"
-    subprocess.run([*base, "--format", "parquet", "--output", str(target), sql], check=True,
-                   capture_output=True, env=s.cli_env())
+    subprocess.run(
+        [*base, "--format", "parquet", "--output", str(target), sql],
+        check=True,
+        capture_output=True,
+        env=s.cli_env(),
+    )
     assert pq.read_table(target).to_pylist() == [{"one": 1, "two": "x"}]
+
+
+def test_python_api_returns_arrow(lake_env: dict[str, Any]) -> None:
+    from supplylake.lake import query, read_dataset
+
+    e = lake_env
+    _wait(e, [_send(e, "plain", "UPSERT", {"id": "api", "qty": 7})])
+    data_dir = e["server"].data_dir
+    table = read_dataset(e["iid"], "default", "plain", data_dir=data_dir, row_filter="id == 'api'")
+    assert table.select(["id", "qty"]).to_pylist() == [{"id": "api", "qty": 7}]
+    result = query(e["iid"], "SELECT qty FROM default.plain WHERE id = 'api'", data_dir=data_dir)
+    assert result.to_pylist() == [{"qty": 7}]

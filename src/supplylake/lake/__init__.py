@@ -1,5 +1,6 @@
 """The data lake: Iceberg tables of all datasets (the only package that imports pyiceberg)."""
 
+from supplylake.lake.api import open_lake, query, read_dataset
 from supplylake.lake.catalog import Lake, namespace_identifier, table_identifier
 from supplylake.lake.errors import CommitConflictError, LakeError, TableNotFoundError
 from supplylake.lake.fold import Change
@@ -16,5 +17,8 @@ __all__ = [
     "MaintenanceResult",
     "TableNotFoundError",
     "namespace_identifier",
+    "open_lake",
+    "query",
+    "read_dataset",
     "table_identifier",
 ]
