@@ -24,6 +24,7 @@ from supplylake.aws.errors import (
     ServiceError,
     UnrecognizedClientException,
 )
+from supplylake.aws.openapi import openapi_document
 from supplylake.aws.parser import parse_request
 from supplylake.aws.router import Router
 from supplylake.aws.serializer import serialize_error, serialize_response
@@ -162,8 +163,12 @@ def create_app(services: Services, on_startup: Any = None, on_shutdown: Any = No
             if on_shutdown is not None:
                 await on_shutdown()
 
+    async def openapi(_: Request) -> Response:
+        return JSONResponse(openapi_document())
+
     routes = [
         Route("/health", health, methods=["GET", "HEAD"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
         Route("/{path:path}", api.__call__, methods=_ALL_METHODS),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

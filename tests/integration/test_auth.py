@@ -240,3 +240,9 @@ def test_unimplemented_operation_is_aws_shaped(supplylake_client: Any) -> None:
 def test_health(supplylake_server: ServerHandle) -> None:
     with urllib.request.urlopen(supplylake_server.endpoint + "/health") as r:
         assert r.status == 200
+
+
+def test_openapi_document_is_served(supplylake_server: ServerHandle) -> None:
+    with urllib.request.urlopen(supplylake_server.endpoint + "/openapi.json") as r:
+        doc = orjson.loads(r.read())
+    assert doc["openapi"].startswith("3.") and len(doc["paths"]) >= 15
