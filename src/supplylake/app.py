@@ -21,6 +21,7 @@ from supplylake.aws.errors import (
     InternalServerException,
     NotImplementedException,
     RequestEntityTooLargeException,
+    RequestTimeoutException,
     ServiceError,
     UnrecognizedClientException,
 )
@@ -42,6 +43,10 @@ class _TooLarge(Exception):
     pass
 
 
+#: A body that takes longer than this to arrive is refused (a slow client holds memory and a slot).
+BODY_TIMEOUT_SECONDS = 30.0
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     """The body, refused unread when Content-Length says it is too large (and cut off if it lies)."""
     declared = request.headers.get("content-length")
@@ -49,11 +54,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
         raise _TooLarge
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
+    async with asyncio.timeout(BODY_TIMEOUT_SECONDS):
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge
+            chunks.append(chunk)
     return b"".join(chunks)
 
 
@@ -105,6 +111,10 @@ class Api:
             except _TooLarge:
                 raise RequestEntityTooLargeException(
                     f"The request body is larger than {self.services.settings.max_body_bytes} bytes."
+                ) from None
+            except TimeoutError:
+                raise RequestTimeoutException(
+                    f"The request body did not arrive within {BODY_TIMEOUT_SECONDS:g} seconds."
                 ) from None
             signed = SignedRequest.from_scope(request.scope, body)
             ctx = self.authenticate(signed, request_id)

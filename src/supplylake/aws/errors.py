@@ -101,3 +101,8 @@ class NotImplementedException(ServiceError):
 class RequestEntityTooLargeException(ServiceError):
     code = "RequestEntityTooLargeException"
     default_status = 413
+
+
+class RequestTimeoutException(ServiceError):
+    code = "RequestTimeoutException"
+    default_status = 408
