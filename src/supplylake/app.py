@@ -30,6 +30,7 @@ from supplylake.aws.parser import parse_request
 from supplylake.aws.router import Router
 from supplylake.aws.serializer import serialize_error, serialize_response
 from supplylake.aws.validation import validate
+from supplylake.console import console_routes
 from supplylake.service.core import RequestContext, Services, instance_arn, now
 from supplylake.service.registry import HANDLERS
 from supplylake.service.tags import parse_arn
@@ -179,6 +180,7 @@ def create_app(services: Services, on_startup: Any = None, on_shutdown: Any = No
     routes = [
         Route("/health", health, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        *console_routes(services),
         Route("/{path:path}", api.__call__, methods=_ALL_METHODS),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from supplylake.cli import demo as demo_cli
 from supplylake.cli import keys as keys_cli
 from supplylake.cli import lake as lake_cli
 from supplylake.config import Settings
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.add_typer(keys_cli.app, name="keys")
 app.command()(lake_cli.loader)
 app.command()(lake_cli.query)
+app.command()(demo_cli.demo)
 console = Console(stderr=True)
 
 DataDir = Annotated[
