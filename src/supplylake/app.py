@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from supplylake import metrics
 from supplylake.auth.access import Grant, check_access
 from supplylake.auth.sigv4 import SignedRequest, parse_authorization, verify
 from supplylake.aws.errors import (
@@ -106,6 +107,7 @@ class Api:
         started = time.perf_counter()
         op_name = "-"
         key_id = "-"
+        code = ""
         try:
             try:
                 body = await _read_body(request, self.services.settings.max_body_bytes)
@@ -134,13 +136,18 @@ class Api:
             output = await handler(self.services, ctx, params)
             status, headers, payload = serialize_response(operation, output, request_id)
         except ServiceError as err:
+            code = err.code
             status, headers, payload = serialize_error(err, request_id)
         except Exception:
             log.exception("request %s (%s) failed", request_id, op_name)
             internal = InternalServerException(
                 f"An internal error occurred; request id {request_id}."
             )
+            code = internal.code
             status, headers, payload = serialize_error(internal, request_id)
+        elapsed = time.perf_counter() - started
+        metrics.REQUESTS.labels(op_name, str(status), code).inc()
+        metrics.REQUEST_SECONDS.labels(op_name).observe(elapsed)
         log.info(
             "request_id=%s operation=%s key=%s status=%d ms=%.1f",
             request_id,
@@ -177,9 +184,13 @@ def create_app(services: Services, on_startup: Any = None, on_shutdown: Any = No
     async def openapi(_: Request) -> Response:
         return JSONResponse(openapi_document())
 
+    async def metrics_endpoint(_: Request) -> Response:
+        return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
+
     routes = [
         Route("/health", health, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         *console_routes(services),
         Route("/{path:path}", api.__call__, methods=_ALL_METHODS),
     ]

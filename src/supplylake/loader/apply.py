@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from supplylake import metrics
 from supplylake.lake.catalog import Lake
 from supplylake.lake.errors import CommitConflictError
 from supplylake.lake.fold import Change
@@ -89,7 +90,9 @@ def apply_dataset_batch(
         applied.append(ev)
     if not applied:
         return BatchResult(outcomes)
-    lake.apply_batch(ref.instance_id, ref.namespace, schema, changes, applied[-1].position)
+    with metrics.LAKE_COMMIT_SECONDS.time():
+        lake.apply_batch(ref.instance_id, ref.namespace, schema, changes, applied[-1].position)
+    metrics.LAKE_COMMITS.labels(ref.namespace, ref.name).inc()
     _maintain(lake, ref)
     outcomes += [Outcome(e.position, SUCCEEDED) for e in applied]
     return BatchResult(outcomes, sum(c.rows.num_rows for c in changes))
@@ -98,7 +101,10 @@ def apply_dataset_batch(
 def _maintain(lake: Lake, ref: DatasetRef) -> None:
     """Compact small files and expire old snapshots when they pile up (cheap when they do not)."""
     try:
-        lake.maybe_maintain(ref.instance_id, ref.namespace, ref.name)
+        result = lake.maybe_maintain(ref.instance_id, ref.namespace, ref.name)
+        if result.compacted is not None:
+            metrics.LAKE_COMPACTIONS.labels(ref.namespace, ref.name).inc()
+        metrics.LAKE_SNAPSHOTS_EXPIRED.inc(result.snapshots_expired)
     except Exception as exc:
         # The batch is committed; maintenance is retried after the next one.
         log.warning("maintenance of %s.%s failed: %s", ref.namespace, ref.name, exc)

@@ -8,6 +8,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from supplylake import metrics
 from supplylake.service.core import Services, now
 from supplylake.store.base import Store
 
@@ -47,13 +48,21 @@ class Loader:
         from supplylake.loader.apply import apply_with_retry
 
         finished = 0
+        lag = 0.0
         for ref in self.store.pending_datasets():
             events = self.store.pending_events(ref, self.batch_events)
+            metrics.EVENTS_PENDING.labels(ref.namespace, ref.name).set(len(events))
             if not events:
                 continue
+            lag = max(lag, (now() - events[0].received_at).total_seconds())
+            metrics.LOADER_LAG.set(lag)
             result = apply_with_retry(self.store, self.lake, ref, events)
             self.store.complete_events(result.outcomes, now())
+            metrics.EVENTS_PENDING.labels(ref.namespace, ref.name).set(0)
+            for outcome in result.outcomes:
+                metrics.EVENTS_FINISHED.labels(ref.namespace, ref.name, outcome.status).inc()
             finished += len(result.outcomes)
+        metrics.LOADER_LAG.set(lag)
         self.applied_events += finished
         return finished
 

@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from supplylake import metrics
 from supplylake.aws.errors import (
     ConflictException,
     ResourceNotFoundException,
@@ -150,6 +151,8 @@ async def send_data_integration_event(
         ) from None
     except NotFound:
         raise ResourceNotFoundException(f"Instance {inst.instance_id} does not exist.") from None
+    if not result.replayed:
+        metrics.EVENTS_ACCEPTED.labels(namespace, name).inc()
     for wake in svc.on_commit:
         wake()
     return {"event_id": result.event_id}

@@ -1,0 +1,95 @@
+"""The Prometheus endpoint counts requests, events and commits, and never shows secrets or data."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+
+from supplylake.testing import ServerHandle
+from tests.integration.helpers import active_instance
+
+
+def _metrics(server: ServerHandle) -> str:
+    with urllib.request.urlopen(server.endpoint + "/metrics") as r:
+        assert r.status == 200
+        return str(r.read().decode())
+
+
+def _value(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and line.split(" ")[0] != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_follow_requests_events_and_commits(supplylake_server: ServerHandle) -> None:
+    c = supplylake_server.client()
+    iid = active_instance(c, "metrics")
+    before = _metrics(supplylake_server)
+    secret_record = {"id": "m-secret-value", "tpartner_id": "t"}
+    eid = c.send_data_integration_event(
+        instanceId=iid,
+        eventType="scn.data.inboundorder",
+        eventGroupId="m",
+        data=json.dumps(secret_record),
+    )["eventId"]
+    deadline = time.monotonic() + 20
+    while (
+        c.get_data_integration_event(instanceId=iid, eventId=eid)["event"]["datasetTargetDetails"][
+            "datasetLoadExecution"
+        ]["status"]
+        == "IN_PROGRESS"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    try:
+        c.get_instance(instanceId="00000000-0000-0000-0000-000000000000")
+    except c.exceptions.ResourceNotFoundException:
+        pass
+    after = _metrics(supplylake_server)
+    ok = {"operation": "SendDataIntegrationEvent", "status": "200", "code": ""}
+    assert (
+        _value(after, "supplylake_requests_total", **ok)
+        == _value(before, "supplylake_requests_total", **ok) + 1
+    )
+    assert (
+        _value(
+            after,
+            "supplylake_requests_total",
+            operation="GetInstance",
+            status="404",
+            code="ResourceNotFoundException",
+        )
+        >= 1
+    )
+    assert (
+        _value(after, "supplylake_events_accepted_total", namespace="asc", dataset="inbound_order")
+        >= 1
+    )
+    assert (
+        _value(
+            after,
+            "supplylake_events_finished_total",
+            namespace="asc",
+            dataset="inbound_order",
+            status="SUCCEEDED",
+        )
+        >= 1
+    )
+    assert (
+        _value(after, "supplylake_lake_commits_total", namespace="asc", dataset="inbound_order")
+        >= 1
+    )
+    assert (
+        _value(after, "supplylake_request_seconds_count", operation="SendDataIntegrationEvent") >= 1
+    )
+    assert "supplylake_loader_lag_seconds" in after
+    assert supplylake_server.secret_access_key not in after
+    assert "m-secret-value" not in after
+    log = supplylake_server.log_tail(10_000)
+    assert supplylake_server.secret_access_key not in log and "m-secret-value" not in log
