@@ -33,6 +33,8 @@ from typing import Any
 
 import pytest
 
+from supplylake.testing_postgres import postgres_database, postgres_url  # noqa: F401
+
 REGION = "us-east-1"
 ACCOUNT_ID = "000000000000"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from supplylake.schema.types import DatasetSchema, Field, FieldType, Operation
+from supplylake.store import open_store
 from supplylake.store.base import (
     AccessKey,
     AlreadyExists,
+    AppendResult,
     Dataset,
     DatasetRef,
     IdempotencyKey,
@@ -27,6 +30,7 @@ from supplylake.store.base import (
     StoreError,
     TokenConflict,
 )
+from supplylake.store.postgres import PostgresStore
 from supplylake.store.sqlite import SqliteStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -64,6 +68,19 @@ def _event(n: int, dataset: str = "orders", instance_id: str = INST) -> NewEvent
 
 def _idem(token: str, digest: str = "h1", ttl: timedelta = timedelta(hours=8)) -> IdempotencyKey:
     return IdempotencyKey("scope", token, digest, datetime.now(UTC) + ttl)
+
+
+@contextlib.contextmanager
+def _writer_paused(store: Store) -> Iterator[None]:
+    """Hold the store's writer, so that what is submitted meanwhile commits as one batch."""
+    started, release = threading.Event(), threading.Event()
+    held = store._writer.submit(lambda _c: (started.set(), release.wait(10)))  # type: ignore[attr-defined]
+    started.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        held.result()
 
 
 class StoreContract:
@@ -230,6 +247,46 @@ class StoreContract:
         assert store.pending_datasets() == []
         store.append_event(_event(4), None, 2).result()  # the quota freed up
 
+    def test_appends_committed_together_behave_as_if_one_by_one(self, store: Store) -> None:
+        store.create_instance(_instance(), {}, ARN, None)
+        earlier = store.append_event(_event(100), _idem("live"), 100).result()
+        unknown = "99999999-0000-0000-0000-000000000000"
+        with _writer_paused(store):
+            futures = [
+                store.append_event(_event(1), None, 4),
+                store.append_event(_event(2), _idem("live"), 4),  # a replay
+                store.append_event(_event(3), _idem("live", "h2"), 4),  # another request
+                store.append_event(_event(4), _idem("new"), 4),
+                store.append_event(_event(5), _idem("new"), 4),  # replays 4, same batch
+                store.append_event(_event(6), _idem("new", "h2"), 4),
+                store.append_event(_event(7, instance_id=unknown), None, 4),
+                store.append_event(_event(8), None, 4),  # the 4th pending event
+                store.append_event(_event(9), _idem("late"), 4),  # over the quota
+            ]
+        outcomes: list[object] = []
+        for f in futures:
+            try:
+                outcomes.append(f.result())
+            except Exception as exc:
+                outcomes.append(type(exc))
+        first, replay, conflict, new, new_again, new_conflict, missing, fourth, late = outcomes
+        assert replay == AppendResult(earlier.event_id, earlier.position, replayed=True)
+        assert (conflict, new_conflict, missing, late) == (
+            TokenConflict,
+            TokenConflict,
+            NotFound,
+            PendingQuotaExceeded,
+        )
+        assert isinstance(first, AppendResult) and isinstance(new, AppendResult)
+        assert isinstance(fourth, AppendResult)
+        assert earlier.position < first.position < new.position < fourth.position
+        assert new_again == AppendResult(new.event_id, new.position, replayed=True)
+        listed = [e.event_id for e in store.list_events(INST, None, None, 10)]
+        assert listed == [fourth.event_id, new.event_id, first.event_id, earlier.event_id]
+        # The refused append did not keep its token.
+        store.complete_events([Outcome(first.position, "SUCCEEDED")], T0)
+        assert not store.append_event(_event(10), _idem("late", "h3"), 4).result().replayed
+
     def test_append_to_unknown_instance_fails(self, store: Store) -> None:
         with pytest.raises(NotFound):
             store.append_event(_event(1), None, 10).result()
@@ -298,3 +355,32 @@ class TestSqliteStore(StoreContract):
         s.close()
         mode = sqlite3.connect(tmp_path / "store.db").execute("PRAGMA journal_mode").fetchone()[0]
         assert mode == "wal"
+
+
+class TestPostgresStore(StoreContract):
+    @pytest.fixture
+    def store(self, postgres_database: str) -> Iterator[Store]:
+        s = PostgresStore(postgres_database)
+        yield s
+        s.close()
+
+    def test_survives_reopen(self, postgres_database: str) -> None:
+        s = PostgresStore(postgres_database)
+        s.create_instance(_instance(), {}, ARN, None)
+        r = s.append_event(_event(1), None, 10).result()
+        s.close()
+        s = PostgresStore(postgres_database)
+        try:
+            assert s.get_event(INST, r.event_id) is not None
+            assert s.append_event(_event(2), None, 10).result().position > r.position
+        finally:
+            s.close()
+
+    @pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg"])
+    def test_open_store_picks_postgres_by_url(self, postgres_database: str, scheme: str) -> None:
+        s = open_store(scheme + "://" + postgres_database.split("://", 1)[1])
+        try:
+            assert isinstance(s, PostgresStore)
+            assert s.secret("x") == s.secret("x")
+        finally:
+            s.close()

@@ -23,8 +23,14 @@ if TYPE_CHECKING:
 
 
 def catalog_uri(settings: Settings) -> str:
-    """The SQLAlchemy URL of the Iceberg SQL catalog: the store's own database."""
-    return settings.resolved_database_url
+    """The SQLAlchemy URL of the Iceberg SQL catalog: the store's own database.
+
+    A PostgreSQL URL becomes ``postgresql+psycopg://...``: SQLAlchemy over psycopg 3, the
+    driver the store uses.
+    """
+    from supplylake.store.urls import sqlalchemy_url
+
+    return sqlalchemy_url(settings.resolved_database_url)
 
 
 def lake_for(settings: Settings) -> Lake:

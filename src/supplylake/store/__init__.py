@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from supplylake.store.base import Store
+from supplylake.store.urls import is_postgres, sqlite_path
 
 
 def open_store(url: str) -> Store:
-    """Open the store named by ``url``: ``sqlite:///path/to.db`` (or a plain path)."""
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")
-        path = "/" + path.lstrip("/") if url.startswith("sqlite:////") else path
-    elif "://" not in url:
-        path = url
-    else:
-        scheme = url.split("://", 1)[0]
-        raise ValueError(
-            f"unsupported database URL scheme {scheme!r}: use sqlite:///path/to/supplylake.db"
-        )
+    """Open the store named by ``url``.
+
+    ``sqlite:///path/to.db`` (or a plain path), or ``postgresql://user:password@host:port/db``
+    (also ``postgres://`` and ``postgresql+psycopg://``).
+    """
+    if is_postgres(url):
+        from supplylake.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    path = sqlite_path(url)
     from supplylake.store.sqlite import SqliteStore
 
-    return SqliteStore(Path(path))
+    return SqliteStore(path)

@@ -3,6 +3,12 @@
 Each job runs inside its own savepoint, so a job that raises is rolled back alone and its caller
 gets the exception, while the others commit together. Callers wait on a Future that resolves only
 after the COMMIT (and so the fsync) has returned.
+
+Jobs of a :class:`BatchRunner` (``Batched``) skip the per-job savepoints: the runner takes all of
+a transaction's jobs at once (set-based SQL, a few statements for hundreds of jobs) and returns
+each one's result or its domain error. Should it raise instead, the transaction is rolled back
+and run again with those jobs one by one, each in its own savepoint, so one bad job never fails
+the others.
 """
 
 from __future__ import annotations
@@ -10,16 +16,41 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
 C = TypeVar("C")
+C_contra = TypeVar("C_contra", contravariant=True)
 T = TypeVar("T")
 
 _STOP = object()
+
+
+class BatchRunner(Protocol[C_contra]):
+    def run_one(self, conn: C_contra, item: Any) -> Any:
+        """One job alone (inside a savepoint): its result, or raise its error."""
+
+    def run_many(self, conn: C_contra, items: Sequence[Any]) -> list[Any]:
+        """Many jobs: per item its result, or the Exception instance it fails with."""
+
+
+@dataclass(frozen=True)
+class Batched(Generic[C]):
+    """A job the committer may hand to ``runner.run_many`` together with its peers."""
+
+    runner: BatchRunner[C]
+    item: Any
+
+    def __call__(self, conn: C) -> Any:
+        return self.runner.run_one(conn, self.item)
+
+
+_Entry = tuple[Callable[[Any], Any], "Future[Any]"]
+_Result = tuple["Future[Any]", bool, Any]  # the future, whether the job succeeded, its value
 
 
 class GroupCommitter(Generic[C]):
@@ -34,17 +65,20 @@ class GroupCommitter(Generic[C]):
         rollback: Callable[[C], object],
         max_batch: int = 1000,
         name: str = "supplylake-writer",
+        healthy: Callable[[C], bool] | None = None,
     ) -> None:
         self._connect = connect
         self._begin = begin
         self._savepoint = savepoint
         self._commit = commit
         self._rollback = rollback
+        self._healthy = healthy
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
+        self._conn: C  # the writer thread's own, set once it runs
         self._thread.start()
         self._ready.wait()
         if self._start_error is not None:
@@ -69,7 +103,7 @@ class GroupCommitter(Generic[C]):
 
     def _run(self) -> None:
         try:
-            conn = self._connect()
+            self._conn = self._connect()
         except BaseException as exc:  # surfaced to the constructor
             self._start_error = exc
             self._ready.set()
@@ -86,46 +120,106 @@ class GroupCommitter(Generic[C]):
             if _STOP in batch:
                 stopping = True
                 batch = [item for item in batch if item is not _STOP]
-            if batch:
-                self._run_batch(conn, batch)
-        close = getattr(conn, "close", None)
-        if close is not None:
-            close()
+            if batch and not self._run_batch(batch):
+                self._reconnect_if_broken()
+        _close(self._conn)
 
-    def _run_batch(self, conn: C, batch: list[tuple[Callable[[C], Any], Future[Any]]]) -> None:
-        results: list[tuple[Future[Any], bool, Any]] = []
+    def _reconnect_if_broken(self) -> bool:
+        """Replace a connection that broke (server restart, network); True if replaced."""
+        if self._healthy is None or self._healthy(self._conn):
+            return False
+        log.warning("store connection lost: reconnecting")
         try:
-            self._begin(conn)
-            for i, (job, fut) in enumerate(batch):
-                if not fut.set_running_or_notify_cancel():
-                    continue
-                name = f"j{i}"
-                self._savepoint(conn, f"SAVEPOINT {name}")
-                try:
-                    value = job(conn)
-                except Exception as exc:
-                    self._savepoint(conn, f"ROLLBACK TO {name}")
-                    self._savepoint(conn, f"RELEASE {name}")
-                    results.append((fut, False, exc))
-                else:
-                    self._savepoint(conn, f"RELEASE {name}")
-                    results.append((fut, True, value))
-            self._commit(conn)
+            fresh = self._connect()
         except Exception as exc:
-            # The transaction itself failed (disk full, I/O error, lock): nothing of it is
-            # durable, so every caller is told, and none is acknowledged.
+            log.error("store reconnect failed, trying again at the next write: %s", exc)
+            return False
+        _close(self._conn)
+        self._conn = fresh
+        return True
+
+    def _begin_or_reconnect(self) -> None:
+        # A connection that died while idle is found out only here; nothing has run yet, so
+        # the batch can go on over a new one.
+        try:
+            self._begin(self._conn)
+        except Exception:
+            if not self._reconnect_if_broken():
+                raise
+            self._begin(self._conn)
+
+    def _run_batch(self, batch: list[_Entry]) -> bool:
+        """Run and commit one batch; False if the transaction failed as a whole."""
+        live = [(job, fut) for job, fut in batch if fut.set_running_or_notify_cancel()]
+        try:
+            try:
+                results = self._run_transaction(live, bulk=True)
+            except _BulkFailed as failed:
+                log.warning("batched write failed (%s): running its jobs one by one", failed)
+                self._rollback(self._conn)
+                results = self._run_transaction(live, bulk=False)
+        except Exception as exc:
+            # The transaction itself failed (disk full, I/O error, lock, lost connection):
+            # nothing of it is durable, so every caller is told, and none is acknowledged.
             log.error("store commit failed: %s", exc)
             try:
-                self._rollback(conn)
+                self._rollback(self._conn)
             except Exception:
                 log.exception("rollback after a failed commit failed too")
-            for job_fut in batch:
-                fut = job_fut[1]
+            for _job, fut in live:
                 if not fut.done():
                     fut.set_exception(exc)
-            return
+            return False
         for fut, ok, value in results:
             if ok:
                 fut.set_result(value)
             else:
                 fut.set_exception(value)
+        return True
+
+    def _run_transaction(self, live: list[_Entry], bulk: bool) -> list[_Result]:
+        """Begin, run every job, commit; with ``bulk``, batched jobs go to their runner."""
+        self._begin_or_reconnect()
+        conn = self._conn
+        results: list[_Result] = []
+        groups: dict[int, list[tuple[Batched[C], Future[Any]]]] = {}
+        for job, fut in live:
+            if bulk and isinstance(job, Batched):
+                groups.setdefault(id(job.runner), []).append((job, fut))
+            else:
+                results.append(self._run_alone(conn, job, fut))
+        for members in groups.values():
+            try:
+                values = members[0][0].runner.run_many(conn, [job.item for job, _ in members])
+            except Exception as exc:
+                raise _BulkFailed(exc) from exc
+            results += [
+                (fut, not isinstance(v, Exception), v)
+                for (_, fut), v in zip(members, values, strict=True)
+            ]
+        self._commit(conn)
+        return results
+
+    def _run_alone(self, conn: C, job: Callable[[C], Any], fut: Future[Any]) -> _Result:
+        self._savepoint(conn, "SAVEPOINT j")
+        try:
+            value = job(conn)
+        except Exception as exc:
+            self._savepoint(conn, "ROLLBACK TO j")
+            self._savepoint(conn, "RELEASE j")
+            return (fut, False, exc)
+        self._savepoint(conn, "RELEASE j")
+        return (fut, True, value)
+
+
+class _BulkFailed(Exception):
+    """A BatchRunner raised: the transaction is redone with its jobs run one by one."""
+
+
+def _close(conn: object) -> None:
+    close = getattr(conn, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            log.exception("closing a store connection failed")

@@ -1,7 +1,7 @@
 """The durable store contract.
 
-One abstract class, one backend per module (``SqliteStore``; ``PostgresStore`` later), picked by
-URL in :func:`supplylake.store.open_store`. Every backend passes the same contract tests in
+One abstract class, one backend per module (``SqliteStore``, ``PostgresStore``), picked by URL
+in :func:`supplylake.store.open_store`. Every backend passes the same contract tests in
 ``tests/store/test_contract.py``.
 """
 
