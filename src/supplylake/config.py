@@ -16,7 +16,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8642
     data_dir: Path = Path("supplylake-data")
-    #: ``sqlite:///...``; empty means ``<data_dir>/supplylake.db``.
+    #: ``sqlite:///path`` or ``postgresql://user:pass@host:port/db``; empty means
+    #: ``sqlite:///<data_dir>/supplylake.db``.
     database_url: str = ""
     #: A folder; empty means ``<data_dir>/warehouse``.
     warehouse: str = ""

@@ -69,6 +69,7 @@ def loader(
     from supplylake.loader.runner import standalone
     from supplylake.server import open_lake
     from supplylake.store import open_store
+    from supplylake.store.urls import redacted
 
     settings = Settings.from_env(
         data_dir=data_dir, loader_batch_events=batch_events, loader_max_wait_seconds=max_wait
@@ -79,7 +80,7 @@ def loader(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    err.print(f"supplylake loader applying events from {settings.resolved_database_url}")
+    err.print(f"supplylake loader applying events from {redacted(settings.resolved_database_url)}")
     try:
         standalone(
             store, lake, settings.loader_batch_events, settings.loader_max_wait_seconds, stop

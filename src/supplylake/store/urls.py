@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 _POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
@@ -43,3 +44,8 @@ def sqlalchemy_url(url: str) -> str:
     if url.startswith("sqlite:///"):
         return url
     return f"sqlite:///{sqlite_path(url)}"
+
+
+def redacted(url: str) -> str:
+    """The URL with any password replaced by ``***``, fit for logs and messages."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
