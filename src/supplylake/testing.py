@@ -77,6 +77,27 @@ class ServerHandle:
             config=Config(retries={"max_attempts": 1}, **config),
         )
 
+    def create_key(self, *args: str) -> tuple[str, str]:
+        """A new key made with ``supplylake keys create ARGS``: (access key id, secret)."""
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "supplylake",
+                "keys",
+                "create",
+                "--data-dir",
+                str(self.data_dir),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=self.cli_env(),
+        ).stdout
+        creds = dict(map(str.strip, line.split(" = ")) for line in out.strip().splitlines())
+        return creds["aws_access_key_id"], creds["aws_secret_access_key"]
+
     def cli_env(self) -> dict[str, str]:
         """Environment for the AWS CLI or the ``supplylake`` command against this server."""
         env = dict(os.environ)

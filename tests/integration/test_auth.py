@@ -67,24 +67,7 @@ def _signed(
 
 
 def _keys_create(server: ServerHandle, *args: str) -> tuple[str, str]:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "supplylake",
-            "keys",
-            "create",
-            "--data-dir",
-            str(server.data_dir),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=server.cli_env(),
-    ).stdout
-    creds = dict(map(str.strip, line.split(" = ")) for line in out.strip().splitlines())
-    return creds["aws_access_key_id"], creds["aws_secret_access_key"]
+    return server.create_key(*args)
 
 
 def test_unsigned_request_is_refused(supplylake_server: ServerHandle) -> None:

@@ -108,30 +108,11 @@ def test_delete_is_asynchronous_and_removes_everything(supplylake_client: Any) -
 
 
 def test_other_account_never_sees_an_instance(supplylake_server: ServerHandle) -> None:
-    import subprocess
-    import sys
-
     root = supplylake_server.client()
     iid = active_instance(root, "mine")
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "supplylake",
-            "keys",
-            "create",
-            "--data-dir",
-            str(supplylake_server.data_dir),
-            "--account-id",
-            "222222222222",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=supplylake_server.cli_env(),
-    ).stdout
-    creds = dict(map(str.strip, line.split(" = ")) for line in out.strip().splitlines())
-    other = supplylake_server.client_for(creds["aws_access_key_id"], creds["aws_secret_access_key"])
+    other = supplylake_server.client_for(
+        *supplylake_server.create_key("--account-id", "222222222222")
+    )
     with pytest.raises(other.exceptions.ResourceNotFoundException):
         other.get_instance(instanceId=iid)
     with pytest.raises(other.exceptions.ResourceNotFoundException):

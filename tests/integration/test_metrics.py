@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -47,10 +48,8 @@ def test_metrics_follow_requests_events_and_commits(supplylake_server: ServerHan
     ):
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    try:
+    with contextlib.suppress(c.exceptions.ResourceNotFoundException):
         c.get_instance(instanceId="00000000-0000-0000-0000-000000000000")
-    except c.exceptions.ResourceNotFoundException:
-        pass
     after = _metrics(supplylake_server)
     ok = {"operation": "SendDataIntegrationEvent", "status": "200", "code": ""}
     assert (
