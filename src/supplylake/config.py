@@ -17,9 +17,11 @@ class Settings:
     port: int = 8642
     data_dir: Path = Path("supplylake-data")
     #: ``sqlite:///path`` or ``postgresql://user:pass@host:port/db``; empty means
-    #: ``sqlite:///<data_dir>/supplylake.db``.
+    #: ``sqlite:///<data_dir>/supplylake.db``. The Iceberg catalog lives in the same database.
     database_url: str = ""
-    #: A folder; empty means ``<data_dir>/warehouse``.
+    #: A folder (shared by every process) or ``s3://bucket/prefix``; empty means
+    #: ``<data_dir>/warehouse``. S3 endpoint, region and credentials come from the usual
+    #: ``AWS_*`` variables (see ``supplylake.lake.api.warehouse_properties``).
     warehouse: str = ""
     access_key_id: str = field(default="", repr=False)
     secret_access_key: str = field(default="", repr=False)
@@ -39,6 +41,8 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     #: Seconds an instance spends in Initializing or Deleting (AWS does this asynchronously).
     instance_transition_seconds: float = 0.2
+    #: API processes of ``serve`` (more than one needs PostgreSQL).
+    workers: int = 1
     #: Run the lake loader inside ``serve``.
     loader: bool = True
     loader_batch_events: int = 1000
@@ -52,6 +56,20 @@ class Settings:
     @property
     def resolved_warehouse(self) -> str:
         return self.warehouse or str((self.data_dir / "warehouse").resolve())
+
+    def environment(self) -> dict[str, str]:
+        """Every setting that differs from its default, as ``SUPPLYLAKE_*`` variables.
+
+        How ``serve --workers`` hands the settings of its command line to its worker processes.
+        """
+        defaults = Settings()
+        out: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value != getattr(defaults, f.name):
+                text = str(value).lower() if isinstance(value, bool) else str(value)
+                out[ENV_PREFIX + f.name.upper()] = text
+        return out
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,4 +1,10 @@
-"""Assemble and run the service: store, lake, background work, the ASGI app under uvicorn."""
+"""Assemble and run the service: store, lake, background work, the ASGI app under uvicorn.
+
+``serve --workers N`` runs N API processes (uvicorn's workers, sharing one listening socket),
+each built by :func:`create_worker_app` from the ``SUPPLYLAKE_*`` variables that the supervisor
+process sets from its command line. The loader then runs in the supervisor, on a thread: one
+loader per ``serve``, whatever the number of workers, woken by PostgreSQL's notifications.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +21,9 @@ from supplylake.config import Settings
 from supplylake.service import events, instances
 from supplylake.service.core import Services
 from supplylake.service.keys import Bootstrap, ensure_root_key
-from supplylake.service.limits import RateLimiter
+from supplylake.service.limits import limiter_for
 from supplylake.store import open_store
+from supplylake.store.urls import is_postgres
 
 if TYPE_CHECKING:
     from supplylake.lake.catalog import Lake
@@ -40,8 +47,32 @@ def open_lake(settings: Settings) -> Lake:
     return lake_for(settings)
 
 
+def check_workers(settings: Settings) -> None:
+    """Refuse several API processes on SQLite (ValueError with what to do instead)."""
+    if settings.workers < 1:
+        raise ValueError(f"--workers must be at least 1, not {settings.workers}")
+    if settings.workers > 1 and not is_postgres(settings.resolved_database_url):
+        raise ValueError(
+            f"--workers {settings.workers} needs PostgreSQL: SQLite is served by one process. "
+            "Pass --database-url postgresql://user:password@host:port/database "
+            "(SUPPLYLAKE_DATABASE_URL), or run with --workers 1."
+        )
+
+
+def bootstrap(settings: Settings) -> Bootstrap:
+    """Migrate the store and make sure the root key exists, as ``serve`` does first."""
+    check_workers(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings.resolved_database_url)
+    try:
+        return ensure_root_key(store, settings)
+    finally:
+        store.close()
+
+
 def assemble(settings: Settings) -> Assembled:
     """Open everything ``serve`` needs; nothing runs until the app's lifespan starts."""
+    check_workers(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.resolved_database_url)
     bootstrap = ensure_root_key(store, settings)
@@ -49,7 +80,13 @@ def assemble(settings: Settings) -> Assembled:
         settings=settings,
         store=store,
         lake_factory=lambda: open_lake(settings),
-        limiter=RateLimiter(settings.event_rate, settings.event_burst),
+        # On PostgreSQL other processes may serve the same instances: share the buckets.
+        limiter=limiter_for(
+            store,
+            settings.event_rate,
+            settings.event_burst,
+            shared=is_postgres(settings.resolved_database_url),
+        ),
     )
     loops: list[asyncio.Task[Any]] = []
 
@@ -85,18 +122,66 @@ async def _purge_loop(services: Services) -> None:
         await asyncio.sleep(_PURGE_EVERY_SECONDS)
 
 
+def create_worker_app() -> Starlette:
+    """The app of one ``serve --workers`` process, from the ``SUPPLYLAKE_*`` environment."""
+    # The supervisor runs the loader; the workers only serve.
+    settings = Settings.from_env(loader=False)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    return assemble(settings).app
+
+
 def run(settings: Settings, app: Starlette) -> None:
     """Serve ``app`` with uvicorn (uvloop, httptools) until interrupted."""
     import uvicorn
 
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
+    uvicorn.run(app, **_uvicorn_options(settings))
+
+
+def run_workers(settings: Settings) -> None:
+    """``serve --workers N``: N API processes, and the loader on a thread of this one."""
+    import os
+
+    import uvicorn
+
+    from supplylake.loader.runner import start_thread
+
+    check_workers(settings)
+    # The workers are spawned: they read the settings of this command line from the environment.
+    os.environ.update(settings.environment())
+    stop_loader = None
+    store = None
+    if settings.loader:
+        store = open_store(settings.resolved_database_url)
+        stop_loader = start_thread(
+            store,
+            lambda: open_lake(settings),
+            settings.loader_batch_events,
+            settings.loader_max_wait_seconds,
+        )
+    try:
+        uvicorn.run(
+            "supplylake.server:create_worker_app",
+            factory=True,
+            workers=settings.workers,
+            **_uvicorn_options(settings),
+        )
+    finally:
+        if stop_loader is not None:
+            stop_loader()
+        if store is not None:
+            store.close()
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
         # Our own request log carries request ids and never query strings (presigned signatures).
-        access_log=False,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=5,
-    )
+        "access_log": False,
+        "log_level": settings.log_level,
+        "timeout_graceful_shutdown": 5,
+    }

@@ -95,7 +95,8 @@ class ServerHandle:
             check=True,
             env=self.cli_env(),
         ).stdout
-        creds = dict(map(str.strip, line.split(" = ")) for line in out.strip().splitlines())
+        pairs = (line.split(" = ", 1) for line in out.strip().splitlines())
+        creds = {name.strip(): value.strip() for name, value in pairs}
         return creds["aws_access_key_id"], creds["aws_secret_access_key"]
 
     def cli_env(self) -> dict[str, str]:

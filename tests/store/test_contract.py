@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -90,6 +93,11 @@ class StoreContract:
     def store(self) -> Iterator[Store]:  # pragma: no cover - overridden
         raise NotImplementedError
         yield
+
+    @pytest.fixture
+    def store_url(self) -> str:  # pragma: no cover - overridden
+        """The URL of the ``store`` fixture's database, for other processes."""
+        raise NotImplementedError
 
     def test_secret_is_stable(self, store: Store) -> None:
         first = store.secret("page-token")
@@ -328,6 +336,103 @@ class StoreContract:
             t.join()
         assert errors == []
 
+    # -- leases ---------------------------------------------------------------------------
+    def test_a_lease_is_held_by_one_session_until_released(self, store: Store) -> None:
+        a, b = store.open_leases("a"), store.open_leases("b")
+        try:
+            assert a.try_acquire("dataset:x") and a.try_acquire("dataset:x")  # again: still one
+            assert a.holds("dataset:x")
+            assert not b.try_acquire("dataset:x") and not b.holds("dataset:x")
+            assert b.try_acquire("dataset:y")  # other names are independent
+            a.release("dataset:x")
+            assert not a.holds("dataset:x")
+            assert b.try_acquire("dataset:x") and not a.try_acquire("dataset:x")
+        finally:
+            a.close()
+            b.close()
+
+    def test_closing_a_session_frees_its_leases(self, store: Store) -> None:
+        a, b = store.open_leases("a"), store.open_leases("b")
+        try:
+            assert a.try_acquire("n1") and a.try_acquire("n2")
+            a.close()
+            assert b.try_acquire("n1") and b.try_acquire("n2")
+        finally:
+            b.close()
+
+    def test_a_dead_holder_process_frees_its_lease_at_once(
+        self, store: Store, store_url: str
+    ) -> None:
+        with subprocess.Popen(
+            [sys.executable, "-c", _HOLDER, store_url, "dataset:held"],
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as child:
+            try:
+                assert child.stdout is not None and child.stdout.readline().strip() == "held"
+                leases = store.open_leases("taker")
+                assert not leases.try_acquire("dataset:held")
+                child.kill()
+                child.wait()
+                deadline = time.monotonic() + 5
+                while not leases.try_acquire("dataset:held"):
+                    assert time.monotonic() < deadline, "the dead holder's lease was not freed"
+                    time.sleep(0.02)
+                leases.close()
+            finally:
+                child.kill()
+
+    # -- waking on new events -------------------------------------------------------------
+    def test_a_waiter_wakes_on_events_committed_by_another_store(
+        self, store: Store, store_url: str
+    ) -> None:
+        store.create_instance(_instance(), {}, ARN, None)
+        waiter = store.open_event_waiter()
+        other = open_store(store_url)
+        try:
+            waiter.wait(0.05)  # whatever happened before
+            assert not waiter.wait(0.1)
+            started = time.monotonic()
+            timer = threading.Timer(0.2, lambda: other.append_event(_event(1), None, 10).result())
+            timer.start()
+            assert waiter.wait(10)
+            assert time.monotonic() - started < 5
+            timer.join()
+        finally:
+            waiter.close()
+            other.close()
+
+    # -- shared token buckets -------------------------------------------------------------
+    def test_token_bucket_starts_full_drains_and_refills(self, store: Store) -> None:
+        t = 1000.0
+        assert store.take_tokens("b", 30, rate=10, burst=50, at=t).result() == 30
+        assert store.take_tokens("b", 30, rate=10, burst=50, at=t).result() == 20
+        assert store.take_tokens("b", 1, rate=10, burst=50, at=t).result() == 0
+        assert store.take_tokens("b", 100, rate=10, burst=50, at=t + 2.55).result() == 25
+        assert store.take_tokens("b", 100, rate=10, burst=50, at=t + 100).result() == 50
+        # A clock behind the last take (another machine) refills nothing.
+        assert store.take_tokens("b", 1, rate=10, burst=50, at=t).result() == 0
+        assert store.take_tokens("other", 5, rate=10, burst=50, at=t).result() == 5
+
+    def test_concurrent_takes_never_exceed_the_bucket(self, store: Store) -> None:
+        at = time.time() + 3600  # no refill during the test: the clock stands still
+        with ThreadPoolExecutor(8) as pool:
+            granted = list(
+                pool.map(lambda _: store.take_tokens("shared", 7, 0.0, 100, at).result(), range(40))
+            )
+        assert sum(granted) == 100
+
+
+_HOLDER = """
+import sys, time
+from supplylake.store import open_store
+store = open_store(sys.argv[1])
+leases = store.open_leases("holder")
+assert leases.try_acquire(sys.argv[2])
+print("held", flush=True)
+time.sleep(120)
+"""
+
 
 class TestSqliteStore(StoreContract):
     @pytest.fixture
@@ -335,6 +440,10 @@ class TestSqliteStore(StoreContract):
         s = SqliteStore(tmp_path / "store.db")
         yield s
         s.close()
+
+    @pytest.fixture
+    def store_url(self, tmp_path: Path) -> str:
+        return f"sqlite:///{tmp_path / 'store.db'}"
 
     def test_survives_reopen(self, tmp_path: Path) -> None:
         s = SqliteStore(tmp_path / "store.db")
@@ -363,6 +472,10 @@ class TestPostgresStore(StoreContract):
         s = PostgresStore(postgres_database)
         yield s
         s.close()
+
+    @pytest.fixture
+    def store_url(self, postgres_database: str) -> str:
+        return postgres_database
 
     def test_survives_reopen(self, postgres_database: str) -> None:
         s = PostgresStore(postgres_database)

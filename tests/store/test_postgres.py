@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from supplylake.store import _pg_append, _sql_tokens
+from supplylake.store import _migrations, _pg_append, _sql_tokens
 from supplylake.store.base import AppendResult, DatasetRef, PendingQuotaExceeded, TokenConflict
 from supplylake.store.postgres import PgConnection, PostgresStore
 
@@ -161,7 +161,7 @@ def test_servers_starting_together_migrate_once(postgres_database: str) -> None:
         s.close()
     with psycopg.connect(postgres_database) as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM sl_schema_version")]
-    assert versions == [1]
+    assert versions == list(range(1, len(_migrations.MIGRATIONS) + 1))
 
 
 def test_batched_appends_commit_in_few_statements(
@@ -218,3 +218,21 @@ def test_the_writer_and_readers_reconnect_after_losing_their_connections(
         )
     assert a.append_event(_event(1), None, 10).result().position > 0
     assert a.get_instance(INST) is not None
+
+
+def test_the_event_rate_limit_holds_across_stores(
+    stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    """Two API processes draw on one bucket: together they admit no more than it holds."""
+    import asyncio
+
+    from supplylake.service.limits import SharedRateLimiter
+
+    async def admitted(store: PostgresStore) -> int:
+        limiter = SharedRateLimiter(store, rate=0.0, burst=300, slice_seconds=0.1)
+        answers = await asyncio.gather(*(limiter.acquire(INST) for _ in range(400)))
+        return sum(answers)
+
+    with ThreadPoolExecutor(2) as pool:
+        counts = list(pool.map(lambda s: asyncio.run(admitted(s)), stores))
+    assert sum(counts) == 300, counts

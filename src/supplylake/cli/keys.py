@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from supplylake.cli.options import DatabaseUrl, DataDir, Warehouse
 from supplylake.config import Settings
 from supplylake.store import open_store
 from supplylake.store.base import Store
@@ -19,24 +20,17 @@ app = typer.Typer(help="Manage access keys.", no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        envvar="SUPPLYLAKE_DATA_DIR",
-        show_default="./supplylake-data",
-        help="Folder holding the SQLite database.",
-    ),
-]
-
 
 @contextmanager
-def _store(data_dir: Path | None) -> Iterator[tuple[Store, Settings]]:
-    settings = Settings.from_env(data_dir=data_dir)
+def _store(
+    data_dir: Path | None, database_url: str | None, warehouse: str | None
+) -> Iterator[tuple[Store, Settings]]:
+    # --warehouse is taken (and unused) so that every command accepts the same settings.
+    settings = Settings.from_env(data_dir=data_dir, database_url=database_url, warehouse=warehouse)
     if not (settings.database_url or (settings.data_dir / "supplylake.db").exists()):
         err.print(
             f"[red]error:[/red] no supplylake database in {settings.data_dir.resolve()}: "
-            "run `supplylake serve` there first, or pass --data-dir."
+            "run `supplylake serve` there first, or pass --data-dir or --database-url."
         )
         raise typer.Exit(2)
     store = open_store(settings.resolved_database_url)
@@ -49,6 +43,8 @@ def _store(data_dir: Path | None) -> Iterator[tuple[Store, Settings]]:
 @app.command()
 def create(
     data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    warehouse: Warehouse = None,
     actions: Annotated[
         str, typer.Option(help="Comma-separated actions, e.g. 'scn:Get*,scn:List*'.")
     ] = "scn:*",
@@ -68,7 +64,7 @@ def create(
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    with _store(data_dir) as (store, settings):
+    with _store(data_dir, database_url, warehouse) as (store, settings):
         key = new_key(
             account_id or settings.account_id,
             actions=tuple(action_list),
@@ -82,9 +78,11 @@ def create(
 
 
 @app.command("list")
-def list_keys(data_dir: DataDir = None) -> None:
+def list_keys(
+    data_dir: DataDir = None, database_url: DatabaseUrl = None, warehouse: Warehouse = None
+) -> None:
     """List access keys (never their secrets)."""
-    with _store(data_dir) as (store, _):
+    with _store(data_dir, database_url, warehouse) as (store, _):
         table = Table(
             "access key id",
             "account",
@@ -110,11 +108,16 @@ def list_keys(data_dir: DataDir = None) -> None:
 
 
 @app.command()
-def revoke(access_key_id: str, data_dir: DataDir = None) -> None:
+def revoke(
+    access_key_id: str,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    warehouse: Warehouse = None,
+) -> None:
     """Revoke an access key: requests signed with it are refused from now on."""
     from supplylake.service.core import now
 
-    with _store(data_dir) as (store, _):
+    with _store(data_dir, database_url, warehouse) as (store, _):
         if not store.revoke_key(access_key_id, now()):
             err.print(
                 f"[red]error:[/red] no active key {access_key_id}: see `supplylake keys list`."

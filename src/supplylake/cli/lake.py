@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import signal
 import sys
 import threading
@@ -15,20 +16,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from supplylake.cli.options import DatabaseUrl, DataDir, Warehouse
 from supplylake.config import Settings
 
 out = Console()
 err = Console(stderr=True)
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        envvar="SUPPLYLAKE_DATA_DIR",
-        show_default="./supplylake-data",
-        help="Folder holding the SQLite database and the Iceberg warehouse.",
-    ),
-]
 
 
 class Format(StrEnum):
@@ -38,12 +30,12 @@ class Format(StrEnum):
     parquet = "parquet"
 
 
-def _settings(data_dir: Path | None) -> Settings:
-    settings = Settings.from_env(data_dir=data_dir)
+def _settings(settings: Settings) -> Settings:
+    """The settings, once they name a database that exists."""
     if not settings.database_url and not (settings.data_dir / "supplylake.db").exists():
         err.print(
             f"[red]error:[/red] no supplylake database in {settings.data_dir.resolve()}: "
-            "pass the --data-dir that `supplylake serve` uses."
+            "pass the --data-dir (or --database-url) that `supplylake serve` uses."
         )
         raise typer.Exit(2)
     return settings
@@ -51,6 +43,8 @@ def _settings(data_dir: Path | None) -> Settings:
 
 def loader(
     data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    warehouse: Warehouse = None,
     batch_events: Annotated[
         int | None,
         typer.Option(
@@ -71,10 +65,18 @@ def loader(
     from supplylake.store import open_store
     from supplylake.store.urls import redacted
 
-    settings = Settings.from_env(
-        data_dir=data_dir, loader_batch_events=batch_events, loader_max_wait_seconds=max_wait
+    settings = _settings(
+        Settings.from_env(
+            data_dir=data_dir,
+            database_url=database_url,
+            warehouse=warehouse,
+            loader_batch_events=batch_events,
+            loader_max_wait_seconds=max_wait,
+        )
     )
-    settings = _settings(settings.data_dir)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     store = open_store(settings.resolved_database_url)
     lake = open_lake(settings)
     stop = threading.Event()
@@ -98,6 +100,8 @@ def query(
         str, typer.Option("--instance", help="Instance id whose datasets to query.")
     ],
     data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    warehouse: Warehouse = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     output: Annotated[
         Path | None,
@@ -108,7 +112,9 @@ def query(
     from supplylake.query.engine import QueryError, run_query
     from supplylake.server import open_lake
 
-    settings = _settings(data_dir)
+    settings = _settings(
+        Settings.from_env(data_dir=data_dir, database_url=database_url, warehouse=warehouse)
+    )
     if fmt is Format.parquet and output is None:
         err.print("[red]error:[/red] --format parquet needs --output FILE.")
         raise typer.Exit(2)

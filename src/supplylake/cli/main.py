@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,6 +11,7 @@ from rich.console import Console
 from supplylake.cli import demo as demo_cli
 from supplylake.cli import keys as keys_cli
 from supplylake.cli import lake as lake_cli
+from supplylake.cli.options import DatabaseUrl, DataDir, Warehouse
 from supplylake.config import Settings
 
 app = typer.Typer(
@@ -25,16 +25,6 @@ app.command()(lake_cli.loader)
 app.command()(lake_cli.query)
 app.command()(demo_cli.demo)
 console = Console(stderr=True)
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        envvar="SUPPLYLAKE_DATA_DIR",
-        show_default="./supplylake-data",
-        help="Folder holding the SQLite database and the Iceberg warehouse.",
-    ),
-]
 
 
 def _logging(level: str) -> None:
@@ -56,26 +46,47 @@ def serve(
         typer.Option(envvar="SUPPLYLAKE_PORT", show_default="8642", help="Port to listen on."),
     ] = None,
     data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    warehouse: Warehouse = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            envvar="SUPPLYLAKE_WORKERS",
+            show_default="1",
+            help="API processes sharing the port (more than one needs PostgreSQL).",
+        ),
+    ] = None,
     loader: Annotated[
         bool,
         typer.Option(
             "--loader/--no-loader",
             envvar="SUPPLYLAKE_LOADER",
-            help="Run the lake loader in this process.",
+            help="Run the lake loader in this process (with --workers: in the supervisor).",
         ),
     ] = True,
 ) -> None:
-    """Run the API server (and, by default, the lake loader) on the embedded default store."""
-    from supplylake.server import assemble, run
+    """Run the API server (and, by default, the lake loader)."""
+    from supplylake.server import assemble, bootstrap, run, run_workers
 
-    settings = Settings.from_env(host=host, port=port, data_dir=data_dir, loader=loader)
+    settings = Settings.from_env(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        database_url=database_url,
+        warehouse=warehouse,
+        workers=workers,
+        loader=loader,
+    )
     _logging(settings.log_level)
     try:
-        assembled = assemble(settings)
+        if settings.workers == 1:
+            assembled = assemble(settings)
+            boot = assembled.bootstrap
+        else:
+            boot = bootstrap(settings)
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    boot = assembled.bootstrap
     if boot.created and boot.credentials_file is not None:
         console.print(
             "[bold]Created the root access key of account "
@@ -86,8 +97,12 @@ def serve(
             f"  export AWS_SHARED_CREDENTIALS_FILE={boot.credentials_file.resolve()} "
             "AWS_PROFILE=supplylake AWS_DEFAULT_REGION=" + settings.region
         )
-    console.print(f"supplylake listening on http://{settings.host}:{settings.port}")
-    run(settings, assembled.app)
+    processes = f" ({settings.workers} API processes)" if settings.workers > 1 else ""
+    console.print(f"supplylake listening on http://{settings.host}:{settings.port}{processes}")
+    if settings.workers == 1:
+        run(settings, assembled.app)
+    else:
+        run_workers(settings)
 
 
 if __name__ == "__main__":  # pragma: no cover

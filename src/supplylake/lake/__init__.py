@@ -2,9 +2,10 @@
 
 from supplylake.lake.api import open_lake, query, read_dataset
 from supplylake.lake.catalog import Lake, namespace_identifier, table_identifier
+from supplylake.lake.compact import CompactResult
 from supplylake.lake.errors import CommitConflictError, LakeError, TableNotFoundError
 from supplylake.lake.fold import Change
-from supplylake.lake.maintenance import CompactResult, MaintenanceResult
+from supplylake.lake.maintenance import MaintenanceResult
 from supplylake.lake.write import ApplyResult
 
 __all__ = [

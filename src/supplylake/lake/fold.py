@@ -34,7 +34,7 @@ class Folded:
 
     added: pa.Table  # rows to write, in the dataset's Arrow schema and event order
     removed_keys: pa.Array  # unique match keys whose existing rows go
-    removed_rows: pa.Table  # the match columns of the removing rows, to prune files with
+    removed_rows: pa.Table  # the match columns of the removing rows, to find their rows with
 
     @property
     def removes(self) -> bool:

@@ -8,9 +8,17 @@ with Iceberg's partition values.
 
 The key is encoded into one string per row so matching is one hash lookup (`pc.is_in`), never
 a filter expression with an OR per key (pyarrow segfaults past ~8k terms, LAKE-NOTES).
+
+The key index (`keyindex`) stores primary keys only, as 128-bit BLAKE2b digests: the partition
+part of a match key is the data file's own partition there, since Iceberg partitions by the same
+transforms.
 """
 
 from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from functools import partial
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -51,6 +59,31 @@ def encode_keys(rows: pa.Table, schema: DatasetSchema) -> pa.ChunkedArray:
         return parts[0]
     joined: pa.ChunkedArray = pc.binary_join_element_wise(*parts, "")
     return joined
+
+
+def encode_primary_keys(rows: pa.Table, primary_keys: Sequence[str]) -> pa.ChunkedArray:
+    """One string per row identifying its primary key alone (no partition part)."""
+    parts = [_frame(rows.column(k)) for k in primary_keys]
+    if len(parts) == 1:
+        return parts[0]
+    joined: pa.ChunkedArray = pc.binary_join_element_wise(*parts, "")
+    return joined
+
+
+_digest = partial(hashlib.blake2b, digest_size=16)
+
+
+def hash_keys(encoded: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array]:
+    """The two 64-bit halves of each encoded key's 128-bit BLAKE2b digest, as uint64 arrays.
+
+    A stable, standard hash: key index files written by one version are read by the next. At
+    128 bits a collision (which would delete the wrong row) is not a practical concern.
+    """
+    values = encoded.cast(pa.binary()).to_pylist()
+    digests = b"".join([_digest(v).digest() for v in values])
+    halves = pa.Array.from_buffers(pa.uint64(), 2 * len(values), [None, pa.py_buffer(digests)])
+    pairs = pa.FixedSizeListArray.from_arrays(halves, 2)
+    return pc.list_element(pairs, 0), pc.list_element(pairs, 1)
 
 
 def _frame(column: pa.ChunkedArray) -> pa.ChunkedArray:

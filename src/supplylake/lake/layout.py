@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pyarrow as pa
@@ -27,6 +28,8 @@ from pyiceberg.types import (
 from supplylake.schema.types import DatasetSchema, FieldType, Transform
 
 POSITION_PROPERTY = "supplylake.position"
+# The dataset's primary keys in order, so that compaction can index the files it writes.
+PRIMARY_KEYS_PROPERTY = "supplylake.primary-keys"
 
 TABLE_PROPERTIES: dict[str, str] = {
     "format-version": "2",
@@ -40,11 +43,34 @@ TABLE_PROPERTIES: dict[str, str] = {
     "write.metadata.previous-versions-max": "10",
     "commit.manifest-merge.enabled": "true",
     "commit.manifest.min-count-to-merge": "16",
-    # A key-matching rewrite must fail (and be redone) if rows were added concurrently, or an
+    # UPSERT and DELETE write position deletes (merge-on-read); other engines should too.
+    "write.delete.mode": "merge-on-read",
+    "write.update.mode": "merge-on-read",
+    "write.merge.mode": "merge-on-read",
+    # A row-level commit must fail (and be redone) if rows were added concurrently, or an
     # UPSERT could leave a duplicate key behind.
     "write.delete.isolation-level": "serializable",
     "write.update.isolation-level": "serializable",
 }
+
+
+def table_properties(schema: DatasetSchema) -> dict[str, str]:
+    """The properties a dataset's table is created with."""
+    if not schema.primary_keys:
+        return dict(TABLE_PROPERTIES)
+    return {**TABLE_PROPERTIES, PRIMARY_KEYS_PROPERTY: json.dumps(list(schema.primary_keys))}
+
+
+def table_primary_keys(table: Any) -> list[str] | None:
+    """The primary keys a table was created with (its identifier fields for older tables)."""
+    recorded = table.properties.get(PRIMARY_KEYS_PROPERTY)
+    if recorded is not None:
+        keys: list[str] = json.loads(recorded)
+        return keys
+    schema = table.schema()
+    names = [schema.find_column_name(i) for i in schema.identifier_field_ids]
+    return [n for n in names if n is not None] or None
+
 
 ARROW_TYPES: dict[FieldType, pa.DataType] = {
     FieldType.INT: pa.int32(),

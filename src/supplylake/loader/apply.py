@@ -19,7 +19,7 @@ from supplylake.lake.fold import Change
 from supplylake.schema.asc import ASC_NAMESPACE, CONNECTION_ID, asc_datasets
 from supplylake.schema.records import RecordError, parse_records, records_to_arrow
 from supplylake.schema.types import DatasetSchema
-from supplylake.store.base import DatasetRef, Event, Outcome, Store
+from supplylake.store.base import DatasetRef, Event, LeaseLost, Outcome, Store
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +117,17 @@ def apply_with_retry(
     events: list[Event],
     sleep: Callable[[float], None] = time.sleep,
     max_delay: float = 5.0,
+    held: Callable[[], bool] | None = None,
 ) -> BatchResult:
-    """Apply a batch; retry transient faults with backoff; isolate events that fail for good."""
+    """Apply a batch; retry transient faults with backoff; isolate events that fail for good.
+
+    ``held`` proves the dataset's lease still held right before each attempt; if it is not,
+    LeaseLost is raised and nothing more is done (another loader may hold the lease now).
+    """
     delay = 0.05
     while True:
+        if held is not None and not held():
+            raise LeaseLost(f"lost the lease of {ref.namespace}.{ref.name}")
         try:
             return apply_dataset_batch(store, lake, ref, events)
         except Exception as exc:
@@ -139,7 +146,7 @@ def apply_with_retry(
             )
             result = BatchResult([])
             for ev in events:
-                one = apply_with_retry(store, lake, ref, [ev], sleep, max_delay)
+                one = apply_with_retry(store, lake, ref, [ev], sleep, max_delay, held)
                 result.outcomes += one.outcomes
                 result.applied_rows += one.applied_rows
             return result

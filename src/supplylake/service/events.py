@@ -106,7 +106,7 @@ async def send_data_integration_event(
     received = now()
     inst = active_instance(svc, ctx, params["instance_id"])
     # Throttle before the costly validation, so overload cannot buy CPU.
-    if not svc.limiter.try_acquire(inst.instance_id):
+    if not await svc.limiter.acquire(inst.instance_id):
         raise ThrottlingException(
             f"Rate exceeded for instance {inst.instance_id}: at most "
             f"{svc.settings.event_rate:g} events per second; retry with backoff."

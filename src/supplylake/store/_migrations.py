@@ -53,6 +53,11 @@ MIGRATIONS: list[str] = [
         result TEXT NOT NULL, expires_at {double} NOT NULL, PRIMARY KEY (scope, token));
     CREATE INDEX IF NOT EXISTS sl_tokens_expiry ON sl_tokens (expires_at);
     """,
+    # 2: token buckets shared by the API processes (rate limits).
+    """
+    CREATE TABLE IF NOT EXISTS sl_buckets (
+        name {key} PRIMARY KEY, level {double} NOT NULL, at {double} NOT NULL);
+    """,
 ]
 
 

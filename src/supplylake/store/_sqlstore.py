@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from supplylake.store import _sql_access as access
+from supplylake.store import _sql_buckets as buckets
 from supplylake.store import _sql_events as events
 from supplylake.store import _sql_resources as resources
 from supplylake.store.base import (
@@ -162,3 +163,8 @@ class SqlStore(Store):
 
     def purge_events(self, received_before: datetime, tokens_expired_before: datetime) -> int:
         return self._write(lambda c: events.purge_events(c, received_before, tokens_expired_before))
+
+    def take_tokens(
+        self, bucket: str, wanted: int, rate: float, burst: float, at: float
+    ) -> Future[int]:
+        return self._submit(lambda c: buckets.take_tokens(c, bucket, wanted, rate, burst, at))

@@ -35,6 +35,10 @@ class PendingQuotaExceeded(StoreError):
     """The instance has too many events not yet applied."""
 
 
+class LeaseLost(StoreError):
+    """A lease the caller took is no longer held: its session ended (connection lost)."""
+
+
 @dataclass(frozen=True)
 class AccessKey:
     access_key_id: str
@@ -157,6 +161,44 @@ class Page:
 
     items: list[object] = field(default_factory=list)
     last_key: str | None = None
+
+
+class Leases(abc.ABC):
+    """Exclusive, named leases held by one session of one process.
+
+    A lease is held until its holder releases it or its session ends: the holder closes it, its
+    process dies, or (PostgreSQL) its connection is lost. Never on a timer: a holder that is only
+    slow or paused keeps its lease, so two holders never overlap. ``holds`` proves the lease still
+    held right before acting on it; a lost session drops every lease it had, for good.
+    """
+
+    @abc.abstractmethod
+    def try_acquire(self, name: str) -> bool:
+        """Take the lease if no other session holds it; never waits. True if held now."""
+
+    @abc.abstractmethod
+    def release(self, name: str) -> None:
+        """Give the lease up (nothing happens if it is not held)."""
+
+    @abc.abstractmethod
+    def holds(self, name: str) -> bool:
+        """Whether this session still holds the lease, checked with the backend now."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release every lease and end the session."""
+
+
+class EventWaiter(abc.ABC):
+    """Wakes a loader when any process commits new events (LISTEN on PostgreSQL)."""
+
+    @abc.abstractmethod
+    def wait(self, timeout: float) -> bool:
+        """Block until events may have been committed since the last call, at most ``timeout``
+        seconds; True if woken (also when notifications could have been missed)."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
 
 
 class Store(abc.ABC):
@@ -295,3 +337,23 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def purge_events(self, received_before: datetime, tokens_expired_before: datetime) -> int:
         """Delete finished events received before the cutoff and expired tokens."""
+
+    # -- coordination between processes --------------------------------------------------
+    @abc.abstractmethod
+    def open_leases(self, owner: str) -> Leases:
+        """A new lease session (its own connection); ``owner`` names it to operators."""
+
+    @abc.abstractmethod
+    def open_event_waiter(self) -> EventWaiter:
+        """A new waiter for events committed by any process."""
+
+    @abc.abstractmethod
+    def take_tokens(
+        self, bucket: str, wanted: int, rate: float, burst: float, at: float
+    ) -> Future[int]:
+        """Take up to ``wanted`` whole tokens from a shared token bucket; resolves to how many.
+
+        The bucket refills at ``rate`` tokens a second up to ``burst`` (a new one starts full);
+        ``at`` is the caller's clock (seconds since the epoch), and a clock behind the bucket's
+        last take refills nothing.
+        """

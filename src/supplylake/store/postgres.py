@@ -20,6 +20,9 @@ too; the advisory lock makes the order global and needs no such reasoning.)
 Idempotency tokens and the pending-event quota are exact across processes: tokens are claimed
 with ``INSERT ... ON CONFLICT`` (a racing claim waits for the first transaction, then finds its
 row), counters change under a row lock.
+
+A transaction that appends events also runs ``NOTIFY supplylake_events``: delivered when it
+commits, once per transaction, to the loaders LISTENing (see :mod:`._pg_session`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -38,8 +41,15 @@ from supplylake.store._dialect import LOCK_CLASS, LOCK_WRITES, POSTGRES
 from supplylake.store._groupcommit import Batched, GroupCommitter
 from supplylake.store._migrations import migrate
 from supplylake.store._pg_append import AppendItem, BulkAppend
+from supplylake.store._pg_session import CHANNEL, PostgresEventWaiter, PostgresLeases
 from supplylake.store._sqlstore import SqlStore
-from supplylake.store.base import AppendResult, IdempotencyKey, NewEvent
+from supplylake.store.base import (
+    AppendResult,
+    EventWaiter,
+    IdempotencyKey,
+    Leases,
+    NewEvent,
+)
 from supplylake.store.urls import libpq_url
 
 T = TypeVar("T")
@@ -79,7 +89,7 @@ class PostgresStore(SqlStore):
         self.url = libpq_url(url)
         self._connect_timeout = connect_timeout
         self._readers = _Readers(lambda: self._connect("supplylake"), readers)
-        self._appends = BulkAppend()
+        self._appends = _NotifyingAppend()
         self._writer: GroupCommitter[PgConnection] = GroupCommitter(
             connect=self._connect_writer,
             begin=_begin,
@@ -134,6 +144,33 @@ class PostgresStore(SqlStore):
     ) -> Future[AppendResult]:
         job: Batched[PgConnection] = Batched(self._appends, AppendItem(event, idem, max_pending))
         return self._writer.submit(job)
+
+    def open_leases(self, owner: str) -> Leases:
+        return PostgresLeases(self.url, owner, self._connect_timeout)
+
+    def open_event_waiter(self) -> EventWaiter:
+        return PostgresEventWaiter(self.url, self._connect_timeout)
+
+
+_NOTIFY = f"NOTIFY {CHANNEL}"
+
+
+class _NotifyingAppend(BulkAppend):
+    """Appends that wake the listening loaders once their transaction commits."""
+
+    def run_one(self, conn: PgConnection, item: AppendItem) -> AppendResult:
+        result = super().run_one(conn, item)
+        if not result.replayed:
+            # Rolled back with the append's savepoint if it fails later; repeats in one
+            # transaction are folded into one notification.
+            conn.raw.execute(_NOTIFY)
+        return result
+
+    def run_many(self, conn: PgConnection, items: Sequence[AppendItem]) -> list[Any]:
+        results = super().run_many(conn, items)
+        if any(isinstance(r, AppendResult) and not r.replayed for r in results):
+            conn.raw.execute(_NOTIFY)
+        return results
 
 
 def _begin(conn: PgConnection) -> None:

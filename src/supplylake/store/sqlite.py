@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 from supplylake.store._dialect import SQLITE
 from supplylake.store._groupcommit import GroupCommitter
 from supplylake.store._migrations import migrate
+from supplylake.store._sqlite_session import FileLeases, SqliteEventWaiter
 from supplylake.store._sqlstore import SqlStore
+from supplylake.store.base import EventWaiter, Leases
 
 T = TypeVar("T")
 
@@ -77,3 +79,9 @@ class SqliteStore(SqlStore):
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
+
+    def open_leases(self, owner: str) -> Leases:
+        return FileLeases(Path(self.path + ".leases"), owner)
+
+    def open_event_waiter(self) -> EventWaiter:
+        return SqliteEventWaiter(self.path)

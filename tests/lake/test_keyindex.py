@@ -1,0 +1,138 @@
+"""The key index: built when first needed, stored per data file, rebuilt when lost or damaged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from supplylake.lake import Change, Lake, deletes, keyindex
+from supplylake.schema.types import DatasetSchema, Field, FieldType, Operation
+
+from .conftest import INSTANCE
+from .rows import canonical, table
+
+LINES = DatasetSchema(
+    "lines",
+    (
+        Field("order_id", FieldType.STRING, required=True),
+        Field("line", FieldType.INT, required=True),
+        Field("qty", FieldType.LONG),
+    ),
+    primary_keys=("order_id", "line"),
+)
+
+
+def apply(lake: Lake, position: int, op: Operation, rows: list[dict[str, Any]]) -> Any:
+    change = Change(op, table(LINES, rows))
+    return lake.apply_batch(INSTANCE, "default", LINES, [change], position)
+
+
+def index_files(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "warehouse").rglob("keys/*.keys"))
+
+
+def new_process() -> None:
+    """Forget what this process cached, as a restarted loader would."""
+    keyindex.forget_cached()
+    deletes.forget_cached()
+
+
+@pytest.fixture
+def lines(lake: Lake) -> Lake:
+    lake.create_table(INSTANCE, "default", LINES)
+    apply(
+        lake,
+        1,
+        Operation.APPEND,
+        [{"order_id": f"o{i}", "line": j, "qty": 0} for i in range(50) for j in (1, 2)],
+    )
+    apply(lake, 2, Operation.APPEND, [{"order_id": "o1", "line": 1, "qty": 1}])
+    return lake
+
+
+def expected(changed: dict[tuple[str, int], int | None]) -> list[tuple[Any, ...]]:
+    """The fixture's rows (one key twice) after `changed` keys were upserted (or deleted: None)."""
+    rows = [{"order_id": f"o{i}", "line": j, "qty": 0} for i in range(50) for j in (1, 2)]
+    rows.append({"order_id": "o1", "line": 1, "qty": 1})
+    rows = [r for r in rows if (r["order_id"], r["line"]) not in changed]
+    rows += [{"order_id": o, "line": j, "qty": q} for (o, j), q in changed.items() if q is not None]
+    return canonical(rows)
+
+
+def test_append_builds_no_index_and_the_first_upsert_indexes_what_it_searches(
+    lines: Lake, tmp_path: Path
+) -> None:
+    assert index_files(tmp_path) == []
+    apply(lines, 3, Operation.UPSERT, [{"order_id": "o1", "line": 1, "qty": 7}])
+    assert len(index_files(tmp_path)) == 2  # both data files hold rows of the table
+    assert canonical(lines.scan(INSTANCE, "default", "lines")) == expected({("o1", 1): 7})
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate", "garbage", "flip"])
+def test_a_lost_or_damaged_index_is_rebuilt_from_the_data_files(
+    lines: Lake, tmp_path: Path, damage: str
+) -> None:
+    apply(lines, 3, Operation.UPSERT, [{"order_id": "o1", "line": 1, "qty": 7}])
+    for path in index_files(tmp_path):
+        data = path.read_bytes()
+        if damage == "delete":
+            path.unlink()
+        elif damage == "truncate":
+            path.write_bytes(data[: len(data) // 2])
+        elif damage == "garbage":
+            path.write_bytes(b"not an index" * 10)
+        else:  # one bit of a digest: only the checksum notices
+            middle = len(data) // 2
+            path.write_bytes(data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1 :])
+    new_process()
+
+    apply(
+        lines,
+        4,
+        Operation.UPSERT,
+        [{"order_id": "o1", "line": 1, "qty": 8}, {"order_id": "o9", "line": 2, "qty": 3}],
+    )
+    apply(lines, 5, Operation.DELETE, [{"order_id": "o4", "line": 1}])
+
+    assert canonical(lines.scan(INSTANCE, "default", "lines")) == expected(
+        {("o1", 1): 8, ("o9", 2): 3, ("o4", 1): None}
+    )
+    assert len(index_files(tmp_path)) >= 2
+
+
+def test_an_index_for_other_key_columns_is_not_used(lines: Lake, tmp_path: Path) -> None:
+    apply(lines, 3, Operation.DELETE, [{"order_id": "o2", "line": 2}])
+    tbl = lines.table(INSTANCE, "default", "lines")
+    data_file = next(iter(tbl.scan().plan_files())).file
+    path = keyindex.segment_path(tbl.location(), data_file.file_path)
+    rows = tbl.scan(selected_fields=("order_id",)).to_arrow().slice(0, 0)
+    keyindex.store_segment(tbl, data_file.file_path, rows, ["order_id"])  # wrong columns, no rows
+    assert Path(path[len("file://") :]).exists()
+    new_process()
+
+    apply(lines, 4, Operation.DELETE, [{"order_id": "o3", "line": 1}])
+
+    assert canonical(lines.scan(INSTANCE, "default", "lines")) == expected(
+        {("o2", 2): None, ("o3", 1): None}
+    )
+
+
+def test_compaction_indexes_the_files_it_writes_and_expiry_drops_old_indexes(
+    lines: Lake, tmp_path: Path
+) -> None:
+    apply(lines, 3, Operation.UPSERT, [{"order_id": "o1", "line": 1, "qty": 7}])
+    old = set(index_files(tmp_path))
+
+    result = lines.compact(INSTANCE, "default", "lines")
+    assert result.files_after == 1
+    written = set(index_files(tmp_path)) - old
+    assert len(written) == 1
+
+    lines.expire_snapshots(INSTANCE, "default", "lines")
+    assert set(index_files(tmp_path)) == written
+    new_process()
+    apply(lines, 4, Operation.DELETE, [{"order_id": "o1", "line": 1}])
+    assert set(index_files(tmp_path)) == written  # the compacted file's index was used
+    assert canonical(lines.scan(INSTANCE, "default", "lines")) == expected({("o1", 1): None})
