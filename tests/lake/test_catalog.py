@@ -81,7 +81,9 @@ def test_create_table_is_idempotent_and_maps_the_schema(lake: Lake) -> None:
         ("site", "identity"),
     ]
     assert tbl.format_version == 2
-    assert tbl.properties["commit.retry.num-retries"] == "10"
+    assert (
+        tbl.properties["commit.retry.num-retries"] == "0"
+    )  # retries are ours, re-checking the position
     assert tbl.properties["write.metadata.delete-after-commit.enabled"] == "true"
     assert lake.list_tables(INSTANCE) == [("default", "orders")]
     assert len(tbl.metadata_location) > 0
@@ -179,3 +181,27 @@ def test_catalog_waits_for_another_writer_of_the_same_sqlite_file(
         other.close()
     assert time.monotonic() - started >= 0.4
     assert lake.last_position(INSTANCE, "default", "orders") == 1
+
+
+def test_apply_batch_refuses_to_apply_after_the_position_moved(tmp_path: Path) -> None:
+    """A loader that planned after position 0 must not apply its batch over another's commit."""
+    import pyarrow as pa
+
+    from supplylake.lake import Change, Lake
+    from supplylake.lake.errors import PositionMovedError
+    from supplylake.schema.types import DatasetSchema, Field, FieldType, Operation
+
+    lake = Lake(f"sqlite:///{tmp_path}/c.db", str(tmp_path / "wh"))
+    schema = DatasetSchema("t", (Field("id", FieldType.STRING, True),), ("id",))
+    iid = "11111111-2222-3333-4444-555555555555"
+    lake.create_table(iid, "default", schema)
+    rows = pa.table({"id": pa.array(["a"], pa.string())})
+    lake.apply_batch(
+        iid, "default", schema, [Change(Operation.APPEND, rows)], 5, expected_position=0
+    )
+    with pytest.raises(PositionMovedError):
+        lake.apply_batch(
+            iid, "default", schema, [Change(Operation.APPEND, rows)], 5, expected_position=0
+        )
+    assert lake.scan(iid, "default", "t").num_rows == 1
+    lake.close()

@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 
 from supplylake.lake import compact, maintenance, read
 from supplylake.lake.compact import CompactResult
-from supplylake.lake.errors import TableNotFoundError
+from supplylake.lake.errors import PositionMovedError, TableNotFoundError
 from supplylake.lake.fold import Change, fold
 from supplylake.lake.layout import (
     iceberg_schema,
@@ -182,14 +182,28 @@ class Lake:
         schema: DatasetSchema,
         changes: Sequence[Change],
         position: int,
+        expected_position: int | None = None,
     ) -> ApplyResult:
-        """Apply `changes` in order as one snapshot that records `position`."""
+        """Apply `changes` in order as one snapshot that records `position`.
+
+        With `expected_position`, every attempt first checks that the table still records it: if
+        another writer (a loader that lost its lease mid-commit) moved it, `PositionMovedError`
+        is raised instead of applying the batch a second time, and the caller plans again.
+        """
         folded = fold(changes, schema)
-        return retry_conflicts(
-            lambda: commit_folded(
-                self.table(instance_id, namespace, schema.name), folded, schema, position
-            )
-        )
+
+        def attempt() -> ApplyResult:
+            table = self.table(instance_id, namespace, schema.name)
+            if expected_position is not None:
+                found = read.last_position(table)
+                if found != expected_position:
+                    raise PositionMovedError(
+                        f"{namespace}.{schema.name} is at position {found}, "
+                        f"not {expected_position}: plan the batch again"
+                    )
+            return commit_folded(table, folded, schema, position)
+
+        return retry_conflicts(attempt)
 
     def last_position(self, instance_id: str, namespace: str, name: str) -> int:
         """The position of the last batch applied to the table (0 if none)."""

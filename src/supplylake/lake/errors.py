@@ -13,3 +13,7 @@ class TableNotFoundError(LakeError):
 
 class CommitConflictError(LakeError):
     """Concurrent commits kept conflicting with this one; it did not land. Transient."""
+
+
+class PositionMovedError(CommitConflictError):
+    """The table's recorded position is not the one the batch was planned after. Transient."""

@@ -33,9 +33,10 @@ PRIMARY_KEYS_PROPERTY = "supplylake.primary-keys"
 
 TABLE_PROPERTIES: dict[str, str] = {
     "format-version": "2",
-    # Loaders of different event groups may commit to one table at once; the default 4 retries
-    # ran out in measurements (LAKE-NOTES), 10 let every commit land.
-    "commit.retry.num-retries": "10",
+    # No retries inside pyiceberg: its retry rebases an append onto whatever landed meanwhile,
+    # which would apply a batch twice if that was the same batch committed by a loader that lost
+    # its lease. `retry_conflicts` retries instead, re-checking the recorded position each time.
+    "commit.retry.num-retries": "0",
     "commit.retry.min-wait-ms": "50",
     "commit.retry.max-wait-ms": "5000",
     # One metadata file per commit otherwise piles up (900 files after 300 commits).

@@ -91,7 +91,14 @@ def apply_dataset_batch(
     if not applied:
         return BatchResult(outcomes)
     with metrics.LAKE_COMMIT_SECONDS.time():
-        lake.apply_batch(ref.instance_id, ref.namespace, schema, changes, applied[-1].position)
+        lake.apply_batch(
+            ref.instance_id,
+            ref.namespace,
+            schema,
+            changes,
+            applied[-1].position,
+            expected_position=done,
+        )
     metrics.LAKE_COMMITS.labels(ref.namespace, ref.name).inc()
     _maintain(lake, ref)
     outcomes += [Outcome(e.position, SUCCEEDED) for e in applied]
