@@ -1,9 +1,9 @@
 """Freshness: time from an event's acknowledgement to its row being visible to a query.
 
-Run: ``uv run python bench/bench_freshness.py [--rate 1000] [--duration 30]``.
+Run: ``uv run python bench/bench_freshness.py [--rate 1000] [--duration 30] [--separate-loader]``.
 
-A real ``supplylake serve`` (loader on, its default settings unless ``--loader-*`` are given)
-receives single-record events at ``--rate`` per second, open loop (sent when due, however the
+A real ``supplylake serve`` (loader on, its default settings unless ``--loader-*`` are given;
+with ``--separate-loader``, ``serve --no-loader`` plus one ``supplylake loader`` process) receives single-record events at ``--rate`` per second, open loop (sent when due, however the
 server is doing), SigV4-signed over keep-alive HTTP/1.1 connections, round-robin over six
 datasets: four custom datasets in ``default`` (two APPEND, two UPSERT over ``--key-space`` keys)
 and two asc event types (``scn.data.inboundorder``, ``scn.data.inboundorderline``, UPSERT of new
@@ -14,13 +14,15 @@ Visibility is probed in a separate process that reads, every ``--probe-interval`
 position each table's current Iceberg snapshot records (``Lake.last_position``: a catalog read
 and a metadata file, no data files). The loader commits a batch's rows and the position of its
 last event in one snapshot, so a query that loads the table at that moment sees every event of
-the dataset up to that position. After the run the events' positions are read from the store;
-an event's visibility time is when the probe first saw its table at or past its position. This
-overstates freshness by at most one probe interval plus one probe pass (printed).
+the dataset up to that position. After the run the events' positions are read from the store
+(``Store.list_events``); an event's visibility time is when the probe first saw its table at or
+past its position. This overstates freshness by at most one probe interval plus one probe pass
+(printed).
 
-As a cross-check it also prints the time to SUCCEEDED (the store's ``applied_at``, written right
-after the Iceberg commit): what a client polling GetDataIntegrationEvent would see.
-It prints figures and never fails on them.
+As cross-checks it also prints the time to SUCCEEDED (the store's ``applied_at``, written right
+after the Iceberg commit: what a client polling GetDataIntegrationEvent would see), the time from
+when each event was due to be sent (so intake delays show), and freshness per 5 s of sending (a
+loader that cannot keep up shows as growing figures). It prints figures and never fails on them.
 """
 
 from __future__ import annotations
@@ -265,7 +267,9 @@ def _setup(server: Any, key_space: int) -> tuple[str, list[_Target]]:
     return instance_id, targets
 
 
-def _warm_up(server: Any, instance_id: str, targets: list[_Target]) -> None:
+def _warm_up(
+    server: Any, instance_id: str, targets: list[_Target], loader: subprocess.Popen[bytes] | None
+) -> None:
     """One event per dataset, applied, so that pyiceberg is loaded and asc tables exist."""
     t = Target("127.0.0.1", server.port, server.access_key_id, server.secret_access_key)
     sender = EventClient(t, instance_id)
@@ -279,6 +283,9 @@ def _warm_up(server: Any, instance_id: str, targets: list[_Target]) -> None:
             status = event["event"]["datasetTargetDetails"]["datasetLoadExecution"]["status"]
             if status == "SUCCEEDED":
                 break
+            if loader is not None and loader.poll() is not None:
+                log = (server.data_dir / "loader.log").read_text(errors="replace")
+                raise RuntimeError(f"supplylake loader exited:\n{log[-3000:]}")
             if status == "FAILED" or time.monotonic() > deadline:
                 raise RuntimeError(f"warm-up event {event_id} ended {status}: {event}")
             time.sleep(0.1)
@@ -346,11 +353,8 @@ def main() -> None:
         f"batch {batch} events, max wait {wait:g} s; probe every {args.probe_interval:g} s"
     )
     try:
-        with (
-            running_server(data_dir=data_dir, **settings) as server,
-            _loader_process(server, args.separate_loader) as loader,
-        ):
-            run = _run(args, server, loader, data_dir)
+        with running_server(data_dir=data_dir, **settings) as server:
+            run = _run(args, server, data_dir)
     finally:
         if args.dir is None:
             shutil.rmtree(data_dir, ignore_errors=True)
@@ -397,13 +401,27 @@ class _Run:
     client: Busy
 
 
-def _run(args: Any, server: Any, loader: subprocess.Popen[bytes] | None, data_dir: Path) -> _Run:
-    assert server.process is not None
+def _run(args: Any, server: Any, data_dir: Path) -> _Run:
     instance_id, targets = _setup(server, args.key_space)
     print(
         "datasets: " + ", ".join(f"{t.namespace}.{t.name} ({t.operation.value})" for t in targets)
     )
-    _warm_up(server, instance_id, targets)
+    # Started once the server has made the Iceberg catalog: two processes creating its tables
+    # at once race (one fails with "table iceberg_tables already exists").
+    with _loader_process(server, args.separate_loader) as loader:
+        _warm_up(server, instance_id, targets, loader)
+        return _measure(args, server, loader, data_dir, instance_id, targets)
+
+
+def _measure(
+    args: Any,
+    server: Any,
+    loader: subprocess.Popen[bytes] | None,
+    data_dir: Path,
+    instance_id: str,
+    targets: list[_Target],
+) -> _Run:
+    assert server.process is not None
 
     ctx = multiprocessing.get_context("spawn")
     stop, out = ctx.Event(), ctx.Queue()
