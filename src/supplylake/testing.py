@@ -175,6 +175,7 @@ def running_server(data_dir: str | Path | None = None, **settings: Any) -> Itera
     """Start ``supplylake serve`` on a free port; settings become ``SUPPLYLAKE_*`` variables."""
     own_dir = data_dir is None
     folder = Path(tempfile.mkdtemp(prefix="supplylake-")) if data_dir is None else Path(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     key_id = "SLAKTEST" + secrets.token_hex(6).upper()
     secret = secrets.token_urlsafe(30)[:40]
