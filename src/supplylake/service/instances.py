@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -22,7 +23,7 @@ from supplylake.service.core import (
     now,
 )
 from supplylake.service.paging import decode_token, encode_token
-from supplylake.store.base import IdempotencyKey, Instance, Namespace, TokenConflict
+from supplylake.store.base import AlreadyExists, IdempotencyKey, Instance, Namespace, TokenConflict
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,9 @@ def _provision(svc: Services, inst: Instance) -> None:
             arn = (
                 f"{instance_arn(inst.region, inst.account_id, inst.instance_id)}/namespaces/{name}"
             )
-            svc.store.create_namespace(Namespace(inst.instance_id, name, at, at), {}, arn)
+            # Another API process resuming the same creation may have made it first.
+            with contextlib.suppress(AlreadyExists):
+                svc.store.create_namespace(Namespace(inst.instance_id, name, at, at), {}, arn)
 
 
 async def _finish_delete(svc: Services, inst: Instance) -> None:
