@@ -39,14 +39,22 @@ class Settings:
     max_pending_events: int = 1_000_000
     #: Largest request body read; larger ones are refused from Content-Length, unread.
     max_body_bytes: int = 8 * 1024 * 1024
+    #: A body that takes longer than this to arrive is refused with 408 (a slow client holds
+    #: memory and a connection).
+    body_timeout_seconds: float = 30.0
+    #: How long the API uses its in-memory copy of an access key, instance or dataset: a key
+    #: revoked or an instance changed by another process takes effect within this many seconds.
+    cache_seconds: float = 1.0
     #: Seconds an instance spends in Initializing or Deleting (AWS does this asynchronously).
     instance_transition_seconds: float = 0.2
     #: API processes of ``serve`` (more than one needs PostgreSQL).
     workers: int = 1
-    #: Run the lake loader inside ``serve``.
+    #: Run the lake loader with ``serve`` (in a process of its own, started and stopped by it).
     loader: bool = True
     loader_batch_events: int = 1000
     loader_max_wait_seconds: float = 0.2
+    #: Compaction and snapshot expiry of a table run at most this often (off the apply path).
+    loader_maintain_seconds: float = 5.0
     log_level: str = "info"
 
     @property

@@ -2,8 +2,12 @@
 
 ``serve --workers N`` runs N API processes (uvicorn's workers, sharing one listening socket),
 each built by :func:`create_worker_app` from the ``SUPPLYLAKE_*`` variables that the supervisor
-process sets from its command line. The loader then runs in the supervisor, on a thread: one
-loader per ``serve``, whatever the number of workers, woken by PostgreSQL's notifications.
+process sets from its command line.
+
+The loader runs in a process of its own that ``serve`` starts, restarts should it die, and
+stops on the way out (:class:`~supplylake.loader.runner.LoaderProcess`): one loader per
+``serve``, whatever the number of workers, woken by the store's commits. Its metrics reach every
+API process's ``/metrics`` through a file in ``<data dir>/run/``.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 
+from supplylake import metrics
 from supplylake.app import create_app
 from supplylake.config import Settings
+from supplylake.loader.runner import LoaderProcess, loader_metrics_file, start_process
 from supplylake.service import events, instances
 from supplylake.service.core import Services
 from supplylake.service.keys import Bootstrap, ensure_root_key
@@ -89,14 +95,13 @@ def assemble(settings: Settings) -> Assembled:
         ),
     )
     loops: list[asyncio.Task[Any]] = []
+    children: list[LoaderProcess] = []
 
     async def startup() -> None:
         instances.resume_transitions(services)
         loops.append(asyncio.get_running_loop().create_task(_purge_loop(services)))
         if settings.loader:
-            from supplylake.loader.runner import start_loader
-
-            loops.append(await start_loader(services))
+            children.append(start_process(settings))
 
     async def shutdown() -> None:
         for task in loops:
@@ -104,6 +109,8 @@ def assemble(settings: Settings) -> Assembled:
         for task in loops:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for child in children:
+            await asyncio.to_thread(child.stop)
         for task in list(services.background):
             task.cancel()
         store.close()
@@ -124,8 +131,10 @@ async def _purge_loop(services: Services) -> None:
 
 def create_worker_app() -> Starlette:
     """The app of one ``serve --workers`` process, from the ``SUPPLYLAKE_*`` environment."""
-    # The supervisor runs the loader; the workers only serve.
+    # The supervisor runs the loader; the workers only serve, and show its metrics.
     settings = Settings.from_env(loader=False)
+    if Settings.from_env().loader:
+        metrics.read_loader_file(loader_metrics_file(settings))
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -145,21 +154,10 @@ def run_workers(settings: Settings) -> None:
 
     import uvicorn
 
-    from supplylake.loader.runner import start_thread
-
     check_workers(settings)
     # The workers are spawned: they read the settings of this command line from the environment.
     os.environ.update(settings.environment())
-    stop_loader = None
-    store = None
-    if settings.loader:
-        store = open_store(settings.resolved_database_url)
-        stop_loader = start_thread(
-            store,
-            lambda: open_lake(settings),
-            settings.loader_batch_events,
-            settings.loader_max_wait_seconds,
-        )
+    loader = start_process(settings) if settings.loader else None
     try:
         uvicorn.run(
             "supplylake.server:create_worker_app",
@@ -168,10 +166,8 @@ def run_workers(settings: Settings) -> None:
             **_uvicorn_options(settings),
         )
     finally:
-        if stop_loader is not None:
-            stop_loader()
-        if store is not None:
-            store.close()
+        if loader is not None:
+            loader.stop()
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:

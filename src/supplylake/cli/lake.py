@@ -58,9 +58,23 @@ def loader(
             help="Longest wait to gather a batch, in seconds.",
         ),
     ] = None,
+    maintain_every: Annotated[
+        float | None,
+        typer.Option(
+            envvar="SUPPLYLAKE_LOADER_MAINTAIN_SECONDS",
+            help="Compact and expire snapshots of a table at most this often, in seconds.",
+        ),
+    ] = None,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the loader's Prometheus metrics to this file every second "
+            "(for a node exporter's textfile collector).",
+        ),
+    ] = None,
 ) -> None:
     """Run the lake loader on its own (start `serve` with --no-loader), until stopped."""
-    from supplylake.loader.runner import standalone
+    from supplylake.loader.runner import follow_parent, standalone
     from supplylake.server import open_lake
     from supplylake.store import open_store
     from supplylake.store.urls import redacted
@@ -72,8 +86,11 @@ def loader(
             warehouse=warehouse,
             loader_batch_events=batch_events,
             loader_max_wait_seconds=max_wait,
+            loader_maintain_seconds=maintain_every,
         )
     )
+    if not follow_parent():
+        raise typer.Exit(0)  # the serve that started this loader is gone
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -85,7 +102,13 @@ def loader(
     err.print(f"supplylake loader applying events from {redacted(settings.resolved_database_url)}")
     try:
         standalone(
-            store, lake, settings.loader_batch_events, settings.loader_max_wait_seconds, stop
+            store,
+            lake,
+            settings.loader_batch_events,
+            settings.loader_max_wait_seconds,
+            stop,
+            maintain_every=settings.loader_maintain_seconds,
+            metrics_file=metrics_file,
         )
     finally:
         store.close()

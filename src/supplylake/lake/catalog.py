@@ -19,6 +19,7 @@ import contextlib
 import os
 import re
 import shutil
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchNamespaceError, NoSuchTableError
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from supplylake.lake import compact, maintenance, read
 from supplylake.lake.compact import CompactResult
@@ -44,6 +46,7 @@ from supplylake.lake.write import ApplyResult, commit_folded, retry_conflicts
 from supplylake.schema.types import DatasetSchema
 
 _BUSY_TIMEOUT_S = 30
+_CREATE_ATTEMPTS = 5
 _INSTANCE = re.compile(r"[0-9a-f]{32}")
 
 
@@ -81,7 +84,7 @@ class Lake:
         if sqlite and "timeout" not in url.query:
             # pysqlite's busy timeout, in force from the first connection (catalog table setup).
             url = url.update_query_dict({"timeout": str(_BUSY_TIMEOUT_S)})
-        self.catalog: Any = SqlCatalog(
+        self.catalog: Any = _sql_catalog(
             name,
             uri=url.render_as_string(hide_password=False),
             warehouse=_warehouse_uri(warehouse),
@@ -166,6 +169,18 @@ class Lake:
             found += [(namespace, identifier[-1]) for identifier in tables]
         return sorted(found)
 
+    def open_table(
+        self, instance_id: str, namespace: str, schema: DatasetSchema, *, create: bool = False
+    ) -> Any:
+        """The dataset's table, loaded once (and with `create`, made first if it is missing)."""
+        try:
+            return self.table(instance_id, namespace, schema.name)
+        except TableNotFoundError:
+            if not create:
+                raise
+        self.create_table(instance_id, namespace, schema)
+        return self.table(instance_id, namespace, schema.name)
+
     def table(self, instance_id: str, namespace: str, name: str) -> Any:
         """The pyiceberg Table of a dataset, freshly loaded."""
         try:
@@ -183,17 +198,20 @@ class Lake:
         changes: Sequence[Change],
         position: int,
         expected_position: int | None = None,
+        table: Any = None,
     ) -> ApplyResult:
         """Apply `changes` in order as one snapshot that records `position`.
 
         With `expected_position`, every attempt first checks that the table still records it: if
         another writer (a loader that lost its lease mid-commit) moved it, `PositionMovedError`
         is raised instead of applying the batch a second time, and the caller plans again.
+        A `table` the caller has just loaded serves the first attempt; retries load it afresh.
         """
         folded = fold(changes, schema)
+        loaded = [table] if table is not None else []
 
         def attempt() -> ApplyResult:
-            table = self.table(instance_id, namespace, schema.name)
+            table = loaded.pop() if loaded else self.table(instance_id, namespace, schema.name)
             if expected_position is not None:
                 found = read.last_position(table)
                 if found != expected_position:
@@ -208,6 +226,11 @@ class Lake:
     def last_position(self, instance_id: str, namespace: str, name: str) -> int:
         """The position of the last batch applied to the table (0 if none)."""
         return read.last_position(self.table(instance_id, namespace, name))
+
+    @staticmethod
+    def position_of(table: Any) -> int:
+        """The position a loaded table records (0 if none)."""
+        return read.last_position(table)
 
     # -- health ----------------------------------------------------------------------------------
 
@@ -306,6 +329,25 @@ class Lake:
 
     def row_count(self, instance_id: str, namespace: str, name: str) -> int:
         return read.row_count(self.table(instance_id, namespace, name))
+
+
+def _sql_catalog(name: str, **properties: str) -> Any:
+    """pyiceberg's SqlCatalog; a process racing another to create its tables tries again."""
+    for attempt in range(_CREATE_ATTEMPTS):
+        try:
+            return SqlCatalog(name, **properties)
+        except SQLAlchemyError as e:
+            # Two processes opening a fresh database both create the catalog tables: one of them
+            # finds the other's (SQLite: "already exists"; PostgreSQL: a duplicate type or table).
+            if attempt == _CREATE_ATTEMPTS - 1 or not _lost_create_race(e):
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _lost_create_race(e: SQLAlchemyError) -> bool:
+    text = str(e).lower()
+    return "already exists" in text or "duplicate" in text or "unique" in text
 
 
 def _warehouse_uri(warehouse: str) -> str:

@@ -69,25 +69,29 @@ def apply_dataset_batch(
             "Create the dataset again and resend the event."
         )
         return BatchResult([Outcome(e.position, FAILED, msg) for e in events])
-    if ref.namespace == ASC_NAMESPACE:
-        lake.create_table(ref.instance_id, ref.namespace, schema)
-    done = lake.last_position(ref.instance_id, ref.namespace, ref.name)
+    # asc tables are made on first use; a custom dataset's table is made with the dataset.
+    create = ref.namespace == ASC_NAMESPACE
+    table = lake.open_table(ref.instance_id, ref.namespace, schema, create=create)
+    done = lake.position_of(table)
     outcomes = [Outcome(e.position, SUCCEEDED) for e in events if e.position <= done]
     fresh = [e for e in events if e.position > done]
     fill = {CONNECTION_ID: CONNECTION_ID_VALUE} if ref.namespace == ASC_NAMESPACE else None
     changes: list[Change] = []
     applied: list[Event] = []
-    for ev in fresh:
-        try:
-            rows = records_to_arrow(
-                parse_records(ev.data or ""), schema, fill=fill, operation=ev.operation
-            )
-        except (RecordError, ValueError, TypeError) as exc:
-            # The dataset's schema no longer fits (for example it was deleted and created again).
-            outcomes.append(Outcome(ev.position, FAILED, f"The records do not fit {where}: {exc}"))
+    for run in _runs(fresh):
+        converted = _convert(run, schema, fill, where)
+        if isinstance(converted, Change):
+            changes.append(converted)
+            applied += run
             continue
-        changes.append(Change(ev.operation, rows))
-        applied.append(ev)
+        # Some event of the run does not fit: convert them one by one to fail only those.
+        for ev in run:
+            one = _convert([ev], schema, fill, where)
+            if isinstance(one, Change):
+                changes.append(one)
+                applied.append(ev)
+            else:
+                outcomes.append(Outcome(ev.position, FAILED, one))
     if not applied:
         return BatchResult(outcomes)
     with metrics.LAKE_COMMIT_SECONDS.time():
@@ -98,14 +102,38 @@ def apply_dataset_batch(
             changes,
             applied[-1].position,
             expected_position=done,
+            table=table,
         )
     metrics.LAKE_COMMITS.labels(ref.namespace, ref.name).inc()
-    _maintain(lake, ref)
     outcomes += [Outcome(e.position, SUCCEEDED) for e in applied]
     return BatchResult(outcomes, sum(c.rows.num_rows for c in changes))
 
 
-def _maintain(lake: Lake, ref: DatasetRef) -> None:
+def _runs(events: list[Event]) -> list[list[Event]]:
+    """Consecutive events of one operation: each run is converted to Arrow in one go."""
+    runs: list[list[Event]] = []
+    for ev in events:
+        if runs and runs[-1][0].operation is ev.operation:
+            runs[-1].append(ev)
+        else:
+            runs.append([ev])
+    return runs
+
+
+def _convert(
+    run: list[Event], schema: DatasetSchema, fill: dict[str, str] | None, where: str
+) -> Change | str:
+    """The run's records as one Change (folding treats it as its events in order), or why not."""
+    try:
+        records = [r for ev in run for r in parse_records(ev.data or "")]
+        rows = records_to_arrow(records, schema, fill=fill, operation=run[0].operation)
+    except (RecordError, ValueError, TypeError) as exc:
+        # The dataset's schema no longer fits (for example it was deleted and created again).
+        return f"The records do not fit {where}: {exc}"
+    return Change(run[0].operation, rows)
+
+
+def maintain(lake: Lake, ref: DatasetRef) -> None:
     """Compact small files and expire old snapshots when they pile up (cheap when they do not)."""
     try:
         result = lake.maybe_maintain(ref.instance_id, ref.namespace, ref.name)

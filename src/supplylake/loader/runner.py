@@ -15,18 +15,22 @@ PostgreSQL), and within ``serve`` also from the API in the same process.
 
 from __future__ import annotations
 
-import asyncio
+import ctypes
 import logging
 import os
 import random
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from supplylake import metrics
-from supplylake.service.core import Services, now
+from supplylake.config import Settings
+from supplylake.service.core import now
 from supplylake.store.base import DatasetRef, EventWaiter, LeaseLost, Leases, Store
 
 if TYPE_CHECKING:
@@ -38,6 +42,8 @@ log = logging.getLogger(__name__)
 _POLL_SECONDS = 2.0
 #: How often the listening thread checks that the loader is stopping.
 _LISTEN_SECONDS = 1.0
+#: How long a stopping loader waits for a maintenance pass to end.
+_MAINTAIN_JOIN_SECONDS = 10.0
 
 
 def lease_name(ref: DatasetRef) -> str:
@@ -48,6 +54,67 @@ def lease_name(ref: DatasetRef) -> str:
 def owner_name() -> str:
     """How this process shows up as a lease holder (host and process id)."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Maintainer:
+    """Keeps the tables a loader commits to healthy, on its own thread, off the apply path.
+
+    Compaction and snapshot expiry (:meth:`Lake.maybe_maintain`) run at most once per
+    ``every`` seconds per dataset that saw commits, under a lease of their own, so several
+    loaders never maintain one table at once. Commits go on meanwhile: compaction rebases onto
+    them, and a loader commit that loses the race to a compaction is planned again.
+    """
+
+    def __init__(self, store: Store, lake: Lake, every: float) -> None:
+        self.store = store
+        self.lake = lake
+        self.every = every
+        self._lock = threading.Lock()
+        self._due: set[DatasetRef] = set()
+        self._last: dict[DatasetRef, float] = {}
+
+    def committed(self, ref: DatasetRef) -> None:
+        """A batch was committed to ``ref``'s table: it is due for a look."""
+        with self._lock:
+            self._due.add(ref)
+
+    def ready(self) -> list[DatasetRef]:
+        """The due datasets whose last maintenance is at least ``every`` seconds old."""
+        at = time.monotonic()
+        with self._lock:
+            refs = [r for r in self._due if at - self._last.get(r, -self.every) >= self.every]
+            self._due.difference_update(refs)
+        return refs
+
+    def run_once(self, leases: Leases) -> int:
+        """Maintain every ready dataset no other loader is maintaining; how many were."""
+        # Imported here: it pulls in pyiceberg.
+        from supplylake.loader.apply import maintain
+
+        done = 0
+        for ref in self.ready():
+            name = "maintain:" + lease_name(ref)
+            if not leases.try_acquire(name):
+                self.committed(ref)  # another loader is at it; look again later
+                continue
+            try:
+                maintain(self.lake, ref)
+            finally:
+                leases.release(name)
+                self._last[ref] = time.monotonic()
+            done += 1
+        return done
+
+    def loop_forever(self, stop: threading.Event) -> None:
+        leases = self.store.open_leases(owner_name() + ":maintainer")
+        try:
+            while not stop.wait(min(1.0, self.every)):
+                try:
+                    self.run_once(leases)
+                except Exception:
+                    log.exception("maintenance pass failed; retrying")
+        finally:
+            leases.close()
 
 
 class Loader:
@@ -61,6 +128,7 @@ class Loader:
         max_wait: float,
         wake: threading.Event | None = None,
         leases: Leases | None = None,
+        maintain_every: float = 5.0,
     ) -> None:
         self.store = store
         self.lake = lake
@@ -69,6 +137,7 @@ class Loader:
         self._wake = wake or threading.Event()
         self.leases = leases if leases is not None else store.open_leases(owner_name())
         self.applied_events = 0
+        self.maintainer = Maintainer(store, lake, maintain_every)
 
     def wake(self) -> None:
         self._wake.set()
@@ -114,6 +183,8 @@ class Loader:
             self.store, self.lake, ref, events, held=lambda: self.leases.holds(name)
         )
         self.store.complete_events(result.outcomes, now())
+        if result.applied_rows:
+            self.maintainer.committed(ref)
         log.debug(
             "applied %d events of %s.%s in %.3f s, oldest %.3f s old",
             len(events),
@@ -138,12 +209,22 @@ class Loader:
         self._wake.clear()
 
     def loop_forever(self, stop: threading.Event) -> None:
-        """Apply, wait, repeat until ``stop``; then release every lease."""
+        """Apply, wait, repeat until ``stop``; then release every lease.
+
+        Maintenance of the tables committed to runs meanwhile on a thread of its own.
+        """
         waiter = self.store.open_event_waiter()
         listener = threading.Thread(
             target=self._listen, args=(waiter, stop), name="supplylake-loader-listen", daemon=True
         )
         listener.start()
+        maintainer = threading.Thread(
+            target=self.maintainer.loop_forever,
+            args=(stop,),
+            name="supplylake-maintainer",
+            daemon=True,
+        )
+        maintainer.start()
         try:
             while not stop.is_set():
                 try:
@@ -158,6 +239,8 @@ class Loader:
             listener.join(2 * _LISTEN_SECONDS)
             waiter.close()
             self.leases.close()
+            # A compaction in flight is left to finish: its commit is atomic either way.
+            maintainer.join(_MAINTAIN_JOIN_SECONDS)
 
     def _listen(self, waiter: EventWaiter, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -170,62 +253,158 @@ class Loader:
         self._wake.set()  # a loader waiting for work sees the stop now
 
 
-async def start_loader(services: Services) -> asyncio.Task[Any]:
-    """Run the loader on its own thread for the life of the app; cancel the task to stop it."""
-    settings = services.settings
-    stop = threading.Event()
-    wake = threading.Event()
-    services.on_commit.append(wake.set)
+class LoaderProcess:
+    """``supplylake loader`` as a child process of ``serve``: restarted if it dies, stopped with it.
 
-    def work() -> None:
-        # The lake opens here, off the event loop: the API answers while pyiceberg loads.
-        loader = Loader(
-            services.store,
-            services.lake,
-            settings.loader_batch_events,
-            settings.loader_max_wait_seconds,
-            wake,
+    The loader gets a process (and a GIL) of its own, so pyiceberg's commits never hold up the
+    API. It is woken by the store's waiter like any ``supplylake loader``, and its metrics reach
+    ``serve``'s ``/metrics`` through ``metrics_file``. Should ``serve`` die, so does the child
+    (Linux's parent-death signal), so no loader outlives its server.
+    """
+
+    def __init__(self, settings: Settings, metrics_file: Path) -> None:
+        self.settings = settings
+        self.metrics_file = metrics_file
+        self._stop = threading.Event()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._thread = threading.Thread(
+            target=self._supervise, name="supplylake-loader-supervisor", daemon=True
         )
-        loader.loop_forever(stop)
 
-    async def supervise() -> None:
-        thread = threading.Thread(target=work, name="supplylake-loader", daemon=True)
-        thread.start()
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self) -> None:
+        # The supervising thread forks the child: a parent-death signal follows the thread that
+        # forked, and this one lives as long as the loader should.
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        env = {**os.environ, **self.settings.environment(), PARENT_ENV: str(os.getpid())}
+        command = [sys.executable, "-m", "supplylake", "loader"]
+        command += ["--metrics-file", str(self.metrics_file)]
+        self._proc = subprocess.Popen(command, env=env)
+
+    def _supervise(self) -> None:
         try:
-            while thread.is_alive():
-                await asyncio.sleep(0.5)
-        finally:
-            stop.set()
-            wake.set()
-            await asyncio.to_thread(thread.join, 10)
+            self._spawn()
+        except OSError as exc:
+            log.error("cannot start the loader process: %s", exc)
+            return
+        backoff = _RESTART_MIN_SECONDS
+        while not self._stop.is_set():
+            proc = self._proc
+            if proc is None or self._stop.wait(0.5):
+                return
+            code = proc.poll()
+            if code is None:
+                backoff = _RESTART_MIN_SECONDS
+                continue
+            log.error("the loader process exited with code %s; restarting in %.0f s", code, backoff)
+            if self._stop.wait(backoff):
+                return
+            backoff = min(backoff * 2, _RESTART_MAX_SECONDS)
+            self._spawn()
 
-    return asyncio.get_running_loop().create_task(supervise())
+    def stop(self) -> None:
+        """Ask the loader to stop (it finishes its batch), then make sure it has."""
+        self._stop.set()
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                log.warning("the loader did not stop within %.0f s; killing it", _STOP_SECONDS)
+                proc.kill()
+                proc.wait()
+        if self._thread.is_alive():
+            self._thread.join(2)
 
 
-def start_thread(
-    store: Store, lake_factory: Callable[[], Lake], batch_events: int, max_wait: float
-) -> Callable[[], None]:
-    """Run the loader on a thread of this process (``serve --workers``); returns its stop."""
-    stop = threading.Event()
+_RESTART_MIN_SECONDS = 1.0
+_RESTART_MAX_SECONDS = 30.0
+_STOP_SECONDS = 15.0
 
-    def work() -> None:
-        try:
-            standalone(store, lake_factory(), batch_events, max_wait, stop)
-        except Exception:
-            log.exception("the loader stopped")
 
-    thread = threading.Thread(target=work, name="supplylake-loader", daemon=True)
-    thread.start()
+#: Set by ``serve`` for its loader: the pid the loader must not outlive.
+PARENT_ENV = "SUPPLYLAKE_LOADER_PARENT_PID"
+_PR_SET_PDEATHSIG = 1
 
-    def halt() -> None:
-        stop.set()
-        thread.join(10)
 
-    return halt
+def follow_parent() -> bool:
+    """In a loader started by ``serve``: get SIGTERM when serve dies; False if it already has."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent:
+        return True
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: serve's shutdown still stops the loader
+    # serve may have died before the signal was asked for.
+    return os.getppid() == int(parent)
+
+
+def loader_metrics_file(settings: Settings) -> Path:
+    """Where the loader of ``serve`` writes its metrics for ``/metrics`` to read."""
+    return settings.data_dir.resolve() / "run" / "loader.prom"
+
+
+def start_process(settings: Settings) -> LoaderProcess:
+    """Start the loader of ``serve`` in its own process; ``stop()`` it on shutdown."""
+    metrics_file = loader_metrics_file(settings)
+    metrics_file.parent.mkdir(parents=True, exist_ok=True)
+    metrics_file.unlink(missing_ok=True)  # a dead loader's figures are not this one's
+    metrics.read_loader_file(metrics_file)
+    loader = LoaderProcess(settings, metrics_file)
+    loader.start()
+    return loader
 
 
 def standalone(
-    store: Store, lake: Lake, batch_events: int, max_wait: float, stop: threading.Event
+    store: Store,
+    lake: Lake,
+    batch_events: int,
+    max_wait: float,
+    stop: threading.Event,
+    *,
+    maintain_every: float = 5.0,
+    metrics_file: Path | None = None,
 ) -> None:
-    """``supplylake loader``: the same loop in its own process, woken by the store's waiter."""
-    Loader(store, lake, batch_events, max_wait).loop_forever(stop)
+    """``supplylake loader``: the loop in its own process, woken by the store's waiter.
+
+    With ``metrics_file``, the loader's metrics are written there (Prometheus text format)
+    every second and on the way out: what ``serve`` shows, or a node exporter's textfile.
+    """
+    writer = None
+    if metrics_file is not None:
+        writer = threading.Thread(
+            target=_write_metrics,
+            args=(metrics_file, stop),
+            name="supplylake-loader-metrics",
+            daemon=True,
+        )
+        writer.start()
+    loader = Loader(store, lake, batch_events, max_wait, maintain_every=maintain_every)
+    try:
+        loader.loop_forever(stop)
+    finally:
+        if writer is not None:
+            stop.set()
+            writer.join(2)
+
+
+def _write_metrics(path: Path, stop: threading.Event) -> None:
+    while True:
+        try:
+            metrics.write_loader_file(path)
+        except OSError as exc:
+            log.warning("cannot write the loader's metrics to %s: %s", path, exc)
+        if stop.wait(_METRICS_EVERY_SECONDS):
+            metrics.write_loader_file(path)
+            return
+
+
+_METRICS_EVERY_SECONDS = 1.0
