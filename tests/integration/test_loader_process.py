@@ -127,3 +127,22 @@ def test_metrics_show_the_loader_process_figures(server: ServerHandle) -> None:
 
     # The loader writes its figures every second.
     _wait_for(commits_shown, 10, "the loader's commit counter on /metrics")
+
+
+def test_a_loader_stops_on_sigterm_however_many_arrive(server: ServerHandle) -> None:
+    assert server.process is not None
+    pid = _wait_for(lambda: _loader_pids(server.process.pid), 30, "the loader process")[0]
+    # Its first metrics are written once its loop runs (and its signal handlers are set).
+    _wait_for((server.data_dir / "run" / "loader.prom").exists, 30, "the loader's loop")
+    time.sleep(0.5)
+    # A burst: some arrive while the handler of another runs.
+    for _ in range(500):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            break
+    # serve reaps it; a loader whose signal handler deadlocked would stay alive.
+    _wait_for(lambda: not _alive(pid), 20, "the loader to stop")
+    server.stop()
+    assert server.process.returncode is not None
+    assert not any(_alive(p) for p in _loader_pids(server.process.pid))

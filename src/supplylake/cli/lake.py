@@ -97,22 +97,44 @@ def loader(
     store = open_store(settings.resolved_database_url)
     lake = open_lake(settings)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    err.print(f"supplylake loader applying events from {redacted(settings.resolved_database_url)}")
-    try:
-        standalone(
+    # The loop runs on a thread; the main thread only waits, so a signal's handler never runs
+    # inside the loop's own Event.wait (setting that Event there would deadlock on its lock).
+    failed: list[BaseException] = []
+
+    def work(*args: Any, **kwargs: Any) -> None:
+        try:
+            standalone(*args, **kwargs)
+        except BaseException as exc:
+            failed.append(exc)
+            raise
+
+    worker = threading.Thread(
+        target=work,
+        args=(
             store,
             lake,
             settings.loader_batch_events,
             settings.loader_max_wait_seconds,
             stop,
-            maintain_every=settings.loader_maintain_seconds,
-            metrics_file=metrics_file,
-        )
+        ),
+        kwargs={"maintain_every": settings.loader_maintain_seconds, "metrics_file": metrics_file},
+        name="supplylake-loader",
+    )
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    err.print(f"supplylake loader applying events from {redacted(settings.resolved_database_url)}")
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.5)
     finally:
+        stop.set()
+        worker.join()
         store.close()
         lake.close()
+    if failed:
+        err.print(f"[red]error:[/red] the loader stopped: {failed[0]}")
+        raise typer.Exit(1)
 
 
 def query(
