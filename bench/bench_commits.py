@@ -5,7 +5,10 @@ Run: ``uv run python bench/bench_commits.py [--commits 5000] [--rows 10] [--oper
 In process, no server: a Lake on a fresh folder (SQLite catalog, local warehouse), one table
 shaped like asc ``inbound_order_line`` (31 columns, 4-column key). Each commit is one
 ``Lake.apply_batch`` of ``--rows`` records (one Change, as one event's worth) followed by
-``Lake.maybe_maintain`` with its defaults, exactly as the loader runs them after each batch.
+``Lake.maybe_maintain`` with its defaults. By default maintenance runs as the loader runs it: on
+a thread of its own, at most every ``--maintain-every`` seconds (the loader's
+``loader_maintain_seconds``), while commits go on; ``--maintenance inline`` runs it after every
+commit instead, as the loader did before.
 By default every commit UPSERTs new keys (the table grows by ``--rows`` rows a commit);
 ``--key-space N`` UPSERTs random keys among N instead, so most commits replace rows.
 
@@ -23,6 +26,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -39,6 +43,39 @@ def _p50(values: list[float]) -> float:
     return statistics.median(values) * 1000 if values else float("nan")
 
 
+class _Background:
+    """Maintenance on a thread, at most every `every` seconds, as the loader's Maintainer."""
+
+    def __init__(self, lake: Lake, instance_id: str, name: str, every: float) -> None:
+        self.lake, self.instance_id, self.name, self.every = lake, instance_id, name, every
+        self.stopping = threading.Event()
+        # Held by each commit, and by maintenance while it commits (the loader's dataset lease).
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.passes = self.compactions = self.expired = 0
+        self.seconds = 0.0
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+    def _run(self) -> None:
+        while not self.stopping.wait(self.every):
+            t0 = time.perf_counter()
+            result = self.lake.maybe_maintain(
+                self.instance_id, NAMESPACE, self.name, exclusive=lambda: self.lock
+            )
+            self.seconds += time.perf_counter() - t0
+            self.passes += 1
+            compacted = result.compacted
+            self.compactions += compacted is not None and compacted.snapshot_id is not None
+            self.expired += result.snapshots_expired
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Commit time after thousands of small commits.")
     parser.add_argument("--commits", type=int, default=5000)
@@ -52,6 +89,8 @@ def main() -> None:
     parser.add_argument("--dir", default=None, help="folder for the lake (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the lake folder")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--maintenance", choices=["background", "inline"], default="background")
+    parser.add_argument("--maintain-every", type=float, default=5.0, help="seconds (background)")
     args = parser.parse_args()
 
     folder = Path(args.dir or tempfile.mkdtemp(prefix="supplylake-commits-"))
@@ -68,7 +107,12 @@ def main() -> None:
     keys = f"random keys among {args.key_space:,}" if args.key_space else "new keys each commit"
     print(
         f"{args.commits:,} commits of {args.rows} rows ({args.operation}, {keys}) to one "
-        f"{len(schema.fields)}-column table; Lake.apply_batch + Lake.maybe_maintain per commit"
+        f"{len(schema.fields)}-column table; Lake.apply_batch per commit, Lake.maybe_maintain "
+        + (
+            f"on a thread every {args.maintain_every:g} s"
+            if args.maintenance == "background"
+            else "after each commit"
+        )
     )
     print(f"lake in {folder}\n")
     print(
@@ -83,6 +127,9 @@ def main() -> None:
     started = time.perf_counter()
     busy = window_busy = Busy()
     n = 0
+    background = _Background(lake, instance_id, schema.name, args.maintain_every)
+    if args.maintenance == "background":
+        background.start()
     for i in range(1, args.commits + 1):
         batch = []
         for _ in range(args.rows):
@@ -91,14 +138,16 @@ def main() -> None:
             n += 1
         rows = records_to_arrow(batch, schema, operation=operation)
         t0 = time.perf_counter()
-        lake.apply_batch(instance_id, NAMESPACE, schema, [Change(operation, rows)], position=i)
+        with background.lock:
+            lake.apply_batch(instance_id, NAMESPACE, schema, [Change(operation, rows)], position=i)
         t1 = time.perf_counter()
-        result = lake.maybe_maintain(instance_id, NAMESPACE, schema.name)
+        if args.maintenance == "inline":
+            result = lake.maybe_maintain(instance_id, NAMESPACE, schema.name)
+            compactions += result.compacted is not None and result.compacted.snapshot_id is not None
+            expired += result.snapshots_expired
         t2 = time.perf_counter()
         commit_s.append(t1 - t0)
         maintain_s.append(t2 - t1)
-        compactions += result.compacted is not None and result.compacted.snapshot_id is not None
-        expired += result.snapshots_expired
         if i % args.every == 0 or i == args.commits:
             window = commit_s[-args.every :]
             table = lake.table(instance_id, NAMESPACE, schema.name)
@@ -116,6 +165,9 @@ def main() -> None:
             window_busy = Busy()
     elapsed = time.perf_counter() - started
     busy.stop()
+    background.stop()
+    compactions += background.compactions
+    expired += background.expired
 
     w = min(args.window, len(commit_s))
     first, last = _p50(commit_s[:w]), _p50(commit_s[-w:])
@@ -133,9 +185,11 @@ def main() -> None:
         f"commit + maintenance p50, first {w}: {first_both:.1f} ms; last {w}: {last_both:.1f} ms; "
         f"ratio {last_both / first_both:.2f}; mean over all {statistics.fmean(both) * 1000:.1f} ms"
     )
+    spent = sum(maintain_s) + background.seconds
     print(
         f"maintenance: {compactions} compactions, {expired} snapshots expired, "
-        f"{sum(maintain_s):.0f} s in all ({sum(maintain_s) / elapsed:.0%} of the run)"
+        f"{spent:.0f} s in all ({spent / elapsed:.0%} of the run"
+        + (f", {background.passes} passes on its thread)" if background.passes else ")")
     )
     print(
         f"at the end: {summary.get('total-records', '?')} rows, "

@@ -55,6 +55,8 @@ class Settings:
     loader_max_wait_seconds: float = 0.2
     #: Compaction and snapshot expiry of a table run at most this often (off the apply path).
     loader_maintain_seconds: float = 5.0
+    #: Datasets a loader process applies at the same time (one thread each).
+    loader_threads: int = 2
     log_level: str = "info"
 
     @property

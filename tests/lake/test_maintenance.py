@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -178,3 +180,57 @@ def test_an_upsert_raced_by_an_append_of_its_key_is_redone(lake: Lake, tmp_path:
     assert racing.raced == 1
     assert lake.scan(INSTANCE, "default", "kv").to_pylist() == [{"k": "a", "v": 2}]
     assert lake.last_position(INSTANCE, "default", "kv") == 3
+
+
+def test_maintenance_lands_beside_a_writer_committing_back_to_back(lake: Lake) -> None:
+    """With `exclusive`, compaction and expiry commit even when a writer never pauses."""
+    lake.create_table(INSTANCE, "default", KV)
+    for i in range(1, 41):
+        append(lake, KV, i, [{"k": f"k{i}", "v": i}])
+    writers = threading.Lock()  # what the loader's dataset lease is to maintenance
+    stop = threading.Event()
+    position = [40]
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            while not stop.is_set():
+                with writers:
+                    position[0] += 1
+                    n = position[0]
+                    append(lake, KV, n, [{"k": f"k{n}", "v": n}])
+        except BaseException as exc:
+            errors.append(exc)
+
+    held: list[int] = []  # the table's snapshot when maintenance let the writer in again
+
+    @contextlib.contextmanager
+    def exclusive() -> Iterator[None]:
+        with writers:
+            yield
+            held.append(lake.table(INSTANCE, "default", "kv").current_snapshot().snapshot_id)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        done = lake.maybe_maintain(
+            INSTANCE,
+            "default",
+            "kv",
+            max_data_files=8,
+            max_snapshots=8,
+            retain_last=2,
+            min_snapshot_age=timedelta(0),
+            exclusive=exclusive,
+        )
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors
+    assert done.compacted is not None and done.compacted.snapshot_id is not None
+    assert done.snapshots_expired > 0
+    # Compaction committed while it held the writer off, and so did expiry.
+    assert len(held) == 2 and held[0] == done.compacted.snapshot_id
+    keys = lake.scan(INSTANCE, "default", "kv").column("k").to_pylist()
+    assert sorted(keys) == sorted(f"k{i}" for i in range(1, position[0] + 1))
+    assert lake.last_position(INSTANCE, "default", "kv") == position[0]

@@ -65,6 +65,13 @@ def loader(
             help="Compact and expire snapshots of a table at most this often, in seconds.",
         ),
     ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            envvar="SUPPLYLAKE_LOADER_THREADS",
+            help="Datasets applied at the same time, one thread each.",
+        ),
+    ] = None,
     metrics_file: Annotated[
         Path | None,
         typer.Option(
@@ -87,6 +94,7 @@ def loader(
             loader_batch_events=batch_events,
             loader_max_wait_seconds=max_wait,
             loader_maintain_seconds=maintain_every,
+            loader_threads=threads,
         )
     )
     if not follow_parent():
@@ -117,7 +125,11 @@ def loader(
             settings.loader_max_wait_seconds,
             stop,
         ),
-        kwargs={"maintain_every": settings.loader_maintain_seconds, "metrics_file": metrics_file},
+        kwargs={
+            "maintain_every": settings.loader_maintain_seconds,
+            "metrics_file": metrics_file,
+            "threads": settings.loader_threads,
+        },
         name="supplylake-loader",
     )
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -16,11 +16,13 @@ connection waits on locks (busy timeout) instead of failing, and uses WAL like t
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -241,17 +243,19 @@ class Lake:
         name: str,
         *,
         min_deleted_share: float = compact.DELETED_SHARE,
+        exclusive: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> CompactResult:
         """Fold deletes and small files into new data files (see `compact`); safe beside writers.
 
         A large data file is rewritten once `min_deleted_share` of its rows are deleted (0: any).
+        `exclusive()` keeps other writers out during the commit (see `compact.compact`).
         """
 
         def load() -> Any:
             return self.table(instance_id, namespace, name)
 
         return retry_conflicts(
-            lambda: compact.compact(load, table_primary_keys(load()), min_deleted_share)
+            lambda: compact.compact(load, table_primary_keys(load()), min_deleted_share, exclusive)
         )
 
     def expire_snapshots(
@@ -281,6 +285,7 @@ class Lake:
         max_snapshots: int = 20,
         retain_last: int = 5,
         min_snapshot_age: timedelta = timedelta(seconds=10),
+        exclusive: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> MaintenanceResult:
         """Compact and expire snapshots when the table passes the thresholds; cheap when idle.
 
@@ -290,21 +295,26 @@ class Lake:
         Every retained snapshot slows each commit (pyiceberg copies the metadata many times per
         commit: 30 ms at first, 390 ms after 300 commits); with these defaults it stays ~70 ms.
         Snapshots younger than `min_snapshot_age` stay, so that scans in flight keep their files.
+
+        With `exclusive`, the table's other writers are kept out (`exclusive()` is entered) for
+        compaction's commit and for expiry: beside a steady stream of commits, neither would
+        otherwise land.
         """
         table = self.table(instance_id, namespace, name)
         compacted = None
         if compact.needs_compaction(table, max_data_files, max_delete_files):
-            compacted = self.compact(instance_id, namespace, name)
+            compacted = self.compact(instance_id, namespace, name, exclusive=exclusive)
             table = self.table(instance_id, namespace, name)
         expired = 0
         if len(table.snapshots()) > max_snapshots:
-            expired = self.expire_snapshots(
-                instance_id,
-                namespace,
-                name,
-                maintenance.snapshot_age_cutoff(min_snapshot_age),
-                retain_last,
-            )
+            with exclusive() if exclusive is not None else contextlib.nullcontext():
+                expired = self.expire_snapshots(
+                    instance_id,
+                    namespace,
+                    name,
+                    maintenance.snapshot_age_cutoff(min_snapshot_age),
+                    retain_last,
+                )
         return MaintenanceResult(compacted, expired)
 
     # -- reads -----------------------------------------------------------------------------------
@@ -329,6 +339,23 @@ class Lake:
 
     def row_count(self, instance_id: str, namespace: str, name: str) -> int:
         return read.row_count(self.table(instance_id, namespace, name))
+
+
+class _GoneAlready(logging.Filter):
+    """Drops pyiceberg's warning about an old metadata file it could not delete because another
+    committer of the table (the loader beside maintenance) deleted it first: nothing is wrong."""
+
+    _PREFIX = "Failed to delete metadata file "
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith(self._PREFIX):
+            return True
+        path = _local_path(message[len(self._PREFIX) :])
+        return path is None or os.path.exists(path)
+
+
+logging.getLogger("pyiceberg.catalog").addFilter(_GoneAlready())
 
 
 def _sql_catalog(name: str, **properties: str) -> Any:

@@ -22,6 +22,7 @@ import uuid
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,10 +119,14 @@ def compact(
     load: Callable[[], Any],
     primary_keys: Sequence[str] | None,
     min_deleted_share: float = DELETED_SHARE,
+    exclusive: Callable[[], AbstractContextManager[Any]] | None = None,
 ) -> CompactResult:
     """Compact the table `load()` returns (it must load it fresh each call).
 
     A data file is rewritten once `min_deleted_share` of its rows are deleted (0: any).
+    `exclusive()`, if given, keeps the table's other writers out while the compaction rebases
+    and commits (the rewrite before it runs beside them): under a steady stream of commits a
+    rebase alone may never catch up with the newest snapshot.
     """
     table = load()
     base = table.current_snapshot()
@@ -139,7 +144,8 @@ def compact(
         _discard(table, written)
         raise
     try:
-        return _commit(load, table, base.snapshot_id, groups)
+        with exclusive() if exclusive is not None else contextlib.nullcontext():
+            return _commit(load, table, base.snapshot_id, groups)
     except (_Abort, CommitFailedException, ValidationException) as e:
         # None of these landed a commit: what this compaction wrote is unused.
         _discard(table, written)

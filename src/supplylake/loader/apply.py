@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from supplylake import metrics
 from supplylake.lake.catalog import Lake
@@ -133,16 +135,25 @@ def _convert(
     return Change(run[0].operation, rows)
 
 
-def maintain(lake: Lake, ref: DatasetRef) -> None:
-    """Compact small files and expire old snapshots when they pile up (cheap when they do not)."""
+def maintain(
+    lake: Lake,
+    ref: DatasetRef,
+    exclusive: Callable[[], AbstractContextManager[Any]] | None = None,
+) -> bool:
+    """Compact small files and expire old snapshots when they pile up (cheap when they do not).
+
+    `exclusive()` keeps the loaders of the dataset out while maintenance commits. Returns
+    False when maintenance failed (it is logged; the caller tries again later).
+    """
     try:
-        result = lake.maybe_maintain(ref.instance_id, ref.namespace, ref.name)
-        if result.compacted is not None:
-            metrics.LAKE_COMPACTIONS.labels(ref.namespace, ref.name).inc()
-        metrics.LAKE_SNAPSHOTS_EXPIRED.inc(result.snapshots_expired)
+        result = lake.maybe_maintain(ref.instance_id, ref.namespace, ref.name, exclusive=exclusive)
     except Exception as exc:
-        # The batch is committed; maintenance is retried after the next one.
         log.warning("maintenance of %s.%s failed: %s", ref.namespace, ref.name, exc)
+        return False
+    if result.compacted is not None and result.compacted.snapshot_id is not None:
+        metrics.LAKE_COMPACTIONS.labels(ref.namespace, ref.name).inc()
+    metrics.LAKE_SNAPSHOTS_EXPIRED.inc(result.snapshots_expired)
+    return True
 
 
 def apply_with_retry(

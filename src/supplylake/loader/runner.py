@@ -15,7 +15,9 @@ PostgreSQL), and within ``serve`` also from the API in the same process.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import functools
 import logging
 import os
 import random
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,13 +59,28 @@ def owner_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+@contextlib.contextmanager
+def _holding(leases: Leases, name: str, timeout: float = 60.0) -> Iterator[None]:
+    """Hold the lease ``name``, waiting while a loader applies a batch under it."""
+    deadline = time.monotonic() + timeout
+    while not leases.try_acquire(name):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the lease {name} stayed taken for {timeout:.0f} s")
+        time.sleep(0.01)
+    try:
+        yield
+    finally:
+        leases.release(name)
+
+
 class Maintainer:
     """Keeps the tables a loader commits to healthy, on its own thread, off the apply path.
 
     Compaction and snapshot expiry (:meth:`Lake.maybe_maintain`) run at most once per
     ``every`` seconds per dataset that saw commits, under a lease of their own, so several
-    loaders never maintain one table at once. Commits go on meanwhile: compaction rebases onto
-    them, and a loader commit that loses the race to a compaction is planned again.
+    loaders never maintain one table at once. Compaction rewrites its files while commits go
+    on, then takes the dataset's apply lease for its rebase and commit (and expiry for all of
+    its short run): beside a loader committing back to back, a rebase alone never caught up.
     """
 
     def __init__(self, store: Store, lake: Lake, every: float) -> None:
@@ -98,7 +116,10 @@ class Maintainer:
                 self.committed(ref)  # another loader is at it; look again later
                 continue
             try:
-                maintain(self.lake, ref)
+                if not maintain(
+                    self.lake, ref, functools.partial(_holding, leases, lease_name(ref))
+                ):
+                    self.committed(ref)  # try again after the interval
             finally:
                 leases.release(name)
                 self._last[ref] = time.monotonic()
@@ -117,6 +138,17 @@ class Maintainer:
             leases.close()
 
 
+_lags: dict[int, float] = {}
+_lags_lock = threading.Lock()
+
+
+def _show_lag(loader: object, lag: float) -> None:
+    """The lag gauge shows the largest lag among the loaders of this process."""
+    with _lags_lock:
+        _lags[id(loader)] = lag
+        metrics.LOADER_LAG.set(max(_lags.values()))
+
+
 class Loader:
     """Applies pending events of every dataset it can lease; one pass at a time, on one thread."""
 
@@ -129,6 +161,7 @@ class Loader:
         wake: threading.Event | None = None,
         leases: Leases | None = None,
         maintain_every: float = 5.0,
+        maintainer: Maintainer | None = None,
     ) -> None:
         self.store = store
         self.lake = lake
@@ -137,7 +170,7 @@ class Loader:
         self._wake = wake or threading.Event()
         self.leases = leases if leases is not None else store.open_leases(owner_name())
         self.applied_events = 0
-        self.maintainer = Maintainer(store, lake, maintain_every)
+        self.maintainer = maintainer or Maintainer(store, lake, maintain_every)
 
     def wake(self) -> None:
         self._wake.set()
@@ -162,7 +195,7 @@ class Loader:
                 self.leases.release(name)
             finished += done
             lag = max(lag, oldest)
-        metrics.LOADER_LAG.set(lag)
+        _show_lag(self, lag)
         self.applied_events += finished
         return finished
 
@@ -177,7 +210,7 @@ class Loader:
         if not events:
             return 0, 0.0
         lag = (now() - events[0].received_at).total_seconds()
-        metrics.LOADER_LAG.set(lag)
+        _show_lag(self, lag)
         started = time.perf_counter()
         result = apply_with_retry(
             self.store, self.lake, ref, events, held=lambda: self.leases.holds(name)
@@ -208,10 +241,11 @@ class Loader:
             time.sleep(self.max_wait)
         self._wake.clear()
 
-    def loop_forever(self, stop: threading.Event) -> None:
+    def loop_forever(self, stop: threading.Event, *, maintain: bool = True) -> None:
         """Apply, wait, repeat until ``stop``; then release every lease.
 
-        Maintenance of the tables committed to runs meanwhile on a thread of its own.
+        Maintenance of the tables committed to runs meanwhile on a thread of its own (unless
+        ``maintain`` is False: another loader of this process runs the shared maintainer).
         """
         waiter = self.store.open_event_waiter()
         listener = threading.Thread(
@@ -224,7 +258,8 @@ class Loader:
             name="supplylake-maintainer",
             daemon=True,
         )
-        maintainer.start()
+        if maintain:
+            maintainer.start()
         try:
             while not stop.is_set():
                 try:
@@ -240,7 +275,8 @@ class Loader:
             waiter.close()
             self.leases.close()
             # A compaction in flight is left to finish: its commit is atomic either way.
-            maintainer.join(_MAINTAIN_JOIN_SECONDS)
+            if maintain:
+                maintainer.join(_MAINTAIN_JOIN_SECONDS)
 
     def _listen(self, waiter: EventWaiter, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -372,10 +408,13 @@ def standalone(
     *,
     maintain_every: float = 5.0,
     metrics_file: Path | None = None,
+    threads: int = 1,
 ) -> None:
     """``supplylake loader``: the loop in its own process, woken by the store's waiter.
 
-    With ``metrics_file``, the loader's metrics are written there (Prometheus text format)
+    ``threads`` loaders run side by side and share the datasets through their leases, as
+    loader processes do: while one waits on a commit's I/O or the database's write lock,
+    another converts and writes its own dataset's batch. With ``metrics_file``, the loader's metrics are written there (Prometheus text format)
     every second and on the way out: what ``serve`` shows, or a node exporter's textfile.
     """
     writer = None
@@ -387,12 +426,30 @@ def standalone(
             daemon=True,
         )
         writer.start()
-    loader = Loader(store, lake, batch_events, max_wait, maintain_every=maintain_every)
+    maintainer = Maintainer(store, lake, maintain_every)
+    loaders = [
+        Loader(store, lake, batch_events, max_wait, maintainer=maintainer)
+        for _ in range(max(threads, 1))
+    ]
+    others = [
+        threading.Thread(
+            target=loader.loop_forever,
+            args=(stop,),
+            kwargs={"maintain": False},
+            name=f"supplylake-loader-{n}",
+            daemon=True,
+        )
+        for n, loader in enumerate(loaders[1:], start=1)
+    ]
+    for thread in others:
+        thread.start()
     try:
-        loader.loop_forever(stop)
+        loaders[0].loop_forever(stop)
     finally:
+        stop.set()
+        for thread in others:
+            thread.join()
         if writer is not None:
-            stop.set()
             writer.join(2)
 
 
