@@ -52,6 +52,8 @@ class Settings:
     #: Run the lake loader with ``serve`` (in a process of its own, started and stopped by it).
     loader: bool = True
     loader_batch_events: int = 1000
+    #: A batch also stops at this much event data (JSON), so large events keep memory bounded.
+    loader_batch_bytes: int = 64 * 1024 * 1024
     loader_max_wait_seconds: float = 0.2
     #: Compaction and snapshot expiry of a table run at most this often (off the apply path).
     loader_maintain_seconds: float = 5.0

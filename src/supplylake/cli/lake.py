@@ -129,6 +129,7 @@ def loader(
             "maintain_every": settings.loader_maintain_seconds,
             "metrics_file": metrics_file,
             "threads": settings.loader_threads,
+            "batch_bytes": settings.loader_batch_bytes,
         },
         name="supplylake-loader",
     )

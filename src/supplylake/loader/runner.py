@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from supplylake import metrics
 from supplylake.config import Settings
 from supplylake.service.core import now
-from supplylake.store.base import DatasetRef, EventWaiter, LeaseLost, Leases, Store
+from supplylake.store.base import DatasetRef, Event, EventWaiter, LeaseLost, Leases, Store
 
 if TYPE_CHECKING:
     from supplylake.lake.catalog import Lake
@@ -162,10 +162,13 @@ class Loader:
         leases: Leases | None = None,
         maintain_every: float = 5.0,
         maintainer: Maintainer | None = None,
+        batch_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.store = store
         self.lake = lake
         self.batch_events = batch_events
+        self.batch_bytes = batch_bytes
+        self._limits: dict[DatasetRef, int] = {}
         self.max_wait = max_wait
         self._wake = wake or threading.Event()
         self.leases = leases if leases is not None else store.open_leases(owner_name())
@@ -174,6 +177,29 @@ class Loader:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def _limit(self, ref: DatasetRef) -> int:
+        """Events to read for ``ref``'s next batch: fewer when its events are large."""
+        return self._limits.get(ref, self.batch_events)
+
+    def _within_bytes(self, ref: DatasetRef, events: list[Event]) -> list[Event]:
+        """The first events of ``events`` within ``batch_bytes`` of data (at least one).
+
+        Also sizes the next read by this batch's bytes per event, so that a dataset of 1 MiB
+        events reads a few dozen at a time, not a thousand (a gigabyte of JSON).
+        """
+        if not events:
+            return events
+        total = 0
+        keep = len(events)
+        for n, ev in enumerate(events):
+            total += len(ev.data or "")
+            if total > self.batch_bytes and n > 0:
+                keep = n
+                break
+        per_event = max(total / (n + 1), 1.0)
+        self._limits[ref] = max(1, min(self.batch_events, int(self.batch_bytes / per_event)))
+        return events[:keep]
 
     def run_once(self) -> int:
         """Apply one batch of each pending dataset no other loader holds; the events finished."""
@@ -205,7 +231,7 @@ class Loader:
         from supplylake.loader.apply import apply_with_retry
 
         # Read under the lease, so the batch starts where the last holder stopped.
-        events = self.store.pending_events(ref, self.batch_events)
+        events = self._within_bytes(ref, self.store.pending_events(ref, self._limit(ref)))
         metrics.EVENTS_PENDING.labels(ref.namespace, ref.name).set(len(events))
         if not events:
             return 0, 0.0
@@ -409,6 +435,7 @@ def standalone(
     maintain_every: float = 5.0,
     metrics_file: Path | None = None,
     threads: int = 1,
+    batch_bytes: int = 64 * 1024 * 1024,
 ) -> None:
     """``supplylake loader``: the loop in its own process, woken by the store's waiter.
 
@@ -428,7 +455,7 @@ def standalone(
         writer.start()
     maintainer = Maintainer(store, lake, maintain_every)
     loaders = [
-        Loader(store, lake, batch_events, max_wait, maintainer=maintainer)
+        Loader(store, lake, batch_events, max_wait, maintainer=maintainer, batch_bytes=batch_bytes)
         for _ in range(max(threads, 1))
     ]
     others = [

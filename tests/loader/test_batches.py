@@ -1,0 +1,67 @@
+"""How much a loader reads per batch: events, and bytes of event data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from supplylake.loader.runner import Loader
+from supplylake.schema.types import Operation
+from supplylake.store.base import DatasetRef, Event
+from supplylake.store.sqlite import SqliteStore
+
+REF = DatasetRef("4f1c2e0a-9b7d-4c3e-8f6a-5b4c3d2e1f0a", "default", "rows")
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _event(position: int, size: int) -> Event:
+    return Event(
+        position=position,
+        event_id=f"e{position}",
+        instance_id=REF.instance_id,
+        event_type="scn.data.dataset",
+        event_group_id="g",
+        event_timestamp=AT,
+        namespace=REF.namespace,
+        dataset=REF.name,
+        operation=Operation.APPEND,
+        status="IN_PROGRESS",
+        received_at=AT,
+        data="x" * size,
+    )
+
+
+@pytest.fixture
+def loader(tmp_path: Path) -> Iterator[Loader]:
+    store = SqliteStore(tmp_path / "supplylake.db")
+    lake: Any = None  # batches are sized before the lake is touched
+    loader = Loader(store, lake, batch_events=1000, max_wait=0, batch_bytes=1000)
+    yield loader
+    loader.leases.close()
+    store.close()
+
+
+def test_small_events_fill_a_batch_by_count(loader: Loader) -> None:
+    events = [_event(n, 1) for n in range(1, 11)]
+    assert loader._within_bytes(REF, events) == events
+    assert loader._limit(REF) == 1000
+
+
+def test_a_batch_stops_at_its_bytes_and_the_next_read_is_sized_by_them(loader: Loader) -> None:
+    events = [_event(n, 300) for n in range(1, 11)]
+    kept = loader._within_bytes(REF, events)
+    assert [e.position for e in kept] == [1, 2, 3]  # 900 bytes; the fourth would pass 1,000
+    assert loader._limit(REF) == 3  # 1,000 bytes / 300 per event
+
+
+def test_one_event_larger_than_the_cap_still_loads_alone(loader: Loader) -> None:
+    events = [_event(1, 5000), _event(2, 10)]
+    assert [e.position for e in loader._within_bytes(REF, events)] == [1]
+    assert loader._limit(REF) == 1
+    # Small events again: the limit grows back.
+    loader._within_bytes(REF, [_event(3, 10)])
+    assert loader._limit(REF) == 100
