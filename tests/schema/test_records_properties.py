@@ -116,3 +116,39 @@ def test_one_mutation_is_named_by_record_and_field(case, data):
         validate_records(records, schema, operation, internal_fields=frozenset())
     assert [(f.index, f.field, f.rule) for f in info.value.failures] == [(index, name, kind)]
     assert info.value.message.startswith(f"Invalid data: record {index}, field {name!r}: ")
+
+
+def _column_path(records: list[dict[str, Any]], schema: DatasetSchema, operation: Operation) -> Any:
+    """records_to_arrow through its column-by-column path alone: the table, or the error."""
+    from supplylake.schema import records as module
+
+    saved = module._struct_to_arrow
+    module._struct_to_arrow = lambda *args: None  # type: ignore[assignment]
+    try:
+        return records_to_arrow(records, schema, operation=operation)
+    except (RecordError, ValueError, TypeError) as exc:
+        return type(exc)
+    finally:
+        module._struct_to_arrow = saved
+
+
+@settings(deadline=None)
+@given(cases(), st.data())
+def test_the_struct_path_agrees_with_the_column_path(case, data):
+    """Valid or not (one field given a wrong value), the fast path gives the slow path's table, or
+    steps aside (None) so that the slow path raises its error."""
+    schema, operation, text, _ = case
+    records = parse_records(text)
+    if data.draw(st.booleans()):
+        field = data.draw(st.sampled_from(schema.fields))
+        records[data.draw(st.integers(0, len(records) - 1))][field.name] = data.draw(
+            wrong_values(field.type) | st.none()
+        )
+    from supplylake.schema.records import _struct_to_arrow
+
+    slow = _column_path(records, schema, operation)
+    fast = _struct_to_arrow(records, schema, {}, operation, False)
+    if isinstance(slow, pa.Table):
+        assert fast is not None and fast.equals(slow)
+    else:
+        assert fast is None

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from supplylake import metrics
@@ -36,11 +37,12 @@ class BatchResult:
     applied_rows: int = 0
 
 
-def _schema(store: Store, ref: DatasetRef) -> DatasetSchema | None:
+def _schema(store: Store, ref: DatasetRef) -> tuple[DatasetSchema | None, datetime | None]:
+    """The dataset's schema, and since when it is the schema (None: always, for asc)."""
     if ref.namespace == ASC_NAMESPACE:
-        return asc_datasets().get(ref.name)
+        return asc_datasets().get(ref.name), None
     ds = store.get_dataset(ref.instance_id, ref.namespace, ref.name)
-    return None if ds is None else ds.schema
+    return (None, None) if ds is None else (ds.schema, ds.created_at)
 
 
 def _instance_gone(store: Store, instance_id: str) -> bool:
@@ -64,7 +66,7 @@ def apply_dataset_batch(
     if _instance_gone(store, ref.instance_id):
         msg = f"Instance {ref.instance_id} was deleted after the event was accepted; nothing was loaded."
         return BatchResult([Outcome(e.position, FAILED, msg) for e in events])
-    schema = _schema(store, ref)
+    schema, since = _schema(store, ref)
     if schema is None:
         msg = (
             f"Dataset {where} was deleted after the event was accepted; nothing was loaded. "
@@ -80,15 +82,18 @@ def apply_dataset_batch(
     fill = {CONNECTION_ID: CONNECTION_ID_VALUE} if ref.namespace == ASC_NAMESPACE else None
     changes: list[Change] = []
     applied: list[Event] = []
+    # Events received once the dataset had this schema were validated against it at intake:
+    # their timestamps need no second check. (A dataset deleted and created again may not fit.)
+    checked = since is None or (bool(fresh) and since <= min(e.received_at for e in fresh))
     for run in _runs(fresh):
-        converted = _convert(run, schema, fill, where)
+        converted = _convert(run, schema, fill, where, checked)
         if isinstance(converted, Change):
             changes.append(converted)
             applied += run
             continue
         # Some event of the run does not fit: convert them one by one to fail only those.
         for ev in run:
-            one = _convert([ev], schema, fill, where)
+            one = _convert([ev], schema, fill, where, checked)
             if isinstance(one, Change):
                 changes.append(one)
                 applied.append(ev)
@@ -123,12 +128,18 @@ def _runs(events: list[Event]) -> list[list[Event]]:
 
 
 def _convert(
-    run: list[Event], schema: DatasetSchema, fill: dict[str, str] | None, where: str
+    run: list[Event],
+    schema: DatasetSchema,
+    fill: dict[str, str] | None,
+    where: str,
+    checked: bool,
 ) -> Change | str:
     """The run's records as one Change (folding treats it as its events in order), or why not."""
     try:
         records = [r for ev in run for r in parse_records(ev.data or "")]
-        rows = records_to_arrow(records, schema, fill=fill, operation=run[0].operation)
+        rows = records_to_arrow(
+            records, schema, fill=fill, operation=run[0].operation, checked=checked
+        )
     except (RecordError, ValueError, TypeError) as exc:
         # The dataset's schema no longer fits (for example it was deleted and created again).
         return f"The records do not fit {where}: {exc}"

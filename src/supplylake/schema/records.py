@@ -109,7 +109,14 @@ def validate_records(
     internal_fields: frozenset[str],
 ) -> None:
     """Raise RecordError unless every record fits ``schema`` for ``operation``."""
-    _validator(schema, operation, internal_fields).validate(records)
+    key = (id(schema), operation, internal_fields)
+    found = _BY_IDENTITY.get(key)
+    if found is None or found[0] is not schema:
+        # Hashing a schema hashes every field: look the validator up by value once per object.
+        if len(_BY_IDENTITY) >= 1024:
+            _BY_IDENTITY.clear()
+        found = _BY_IDENTITY[key] = (schema, _validator(schema, operation, internal_fields))
+    found[1].validate(records)
 
 
 def arrow_schema(schema: DatasetSchema) -> pa.Schema:
@@ -123,17 +130,23 @@ def records_to_arrow(
     *,
     fill: Mapping[str, str] | None = None,
     operation: Operation = Operation.APPEND,
+    checked: bool = False,
 ) -> pa.Table:
     """Validated records as an Arrow table in schema order; ``fill`` sets a field in every row.
 
     Fields a record leaves out are null. A field the operation needs without a value raises
     RecordError. The table has the dataset's Arrow schema, except for DELETE records, which need
-    only their key: then every field is nullable.
+    only their key: then every field is nullable. ``checked`` says the records were validated
+    against this very schema, so timestamps need not be checked again (only converted).
     """
     fill = fill or {}
     unknown = set(fill) - {f.name for f in schema.fields}
     if unknown:
         raise ValueError(f"fill names fields not in the schema: {sorted(unknown)}")
+    fast = _struct_to_arrow(records, schema, fill, operation, checked)
+    if fast is not None:
+        return fast
+    # Column by column: slower, and it names the field that does not convert.
     n = len(records)
     needed = _needed(schema, operation)
     get = dict.get
@@ -156,6 +169,59 @@ def records_to_arrow(
     if operation is Operation.DELETE:
         return pa.Table.from_arrays(arrays, names=[f.name for f in schema.fields])
     return pa.Table.from_arrays(arrays, schema=_arrow_schema(schema))
+
+
+def _struct_to_arrow(
+    records: Sequence[dict[str, Any]],
+    schema: DatasetSchema,
+    fill: Mapping[str, str],
+    operation: Operation,
+    checked: bool,
+) -> pa.Table | None:
+    """The records as Arrow through one struct conversion in C, or None when any value does not
+    convert (then the column-by-column path says which).
+
+    pyarrow converts a list of dicts to a struct array with the same rules as each column on its
+    own (missing keys are null, keys not in the struct are not read), four to five times faster
+    than picking each field's values out in Python. Timestamps come out as strings and are
+    checked and converted as a column, as on the other path.
+    """
+    struct = _struct_type(schema)
+    try:
+        array = pa.array(records, type=struct)
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        return None
+    if not isinstance(array, pa.StructArray):
+        return None  # chunked (over 2 GiB of strings): the column path copes
+    columns = array.flatten()
+    needed = _needed(schema, operation)
+    arrays = []
+    for f, column in zip(schema.fields, columns, strict=True):
+        name = f.name
+        if name in fill:
+            arrays.append(pa.array([fill[name]] * len(records), _ARROW_TYPES[f.type]))
+            continue
+        if f.type is FieldType.TIMESTAMP:
+            if not checked and not timestamps_ok(column.drop_null().to_pylist()):
+                return None
+            column = timestamp_array(column)
+        if column.null_count and name in needed:
+            return None
+        arrays.append(column)
+    if operation is Operation.DELETE:
+        return pa.Table.from_arrays(arrays, names=[f.name for f in schema.fields])
+    return pa.Table.from_arrays(arrays, schema=_arrow_schema(schema))
+
+
+@lru_cache(maxsize=256)
+def _struct_type(schema: DatasetSchema) -> pa.StructType:
+    """The records' struct, with timestamps as strings (converted apart)."""
+    return pa.struct(
+        [
+            (f.name, pa.string() if f.type is FieldType.TIMESTAMP else _ARROW_TYPES[f.type])
+            for f in schema.fields
+        ]
+    )
 
 
 def _needed(schema: DatasetSchema, operation: Operation) -> set[str]:
@@ -186,6 +252,11 @@ def _arrow_schema(schema: DatasetSchema) -> pa.Schema:
     return pa.schema(
         [pa.field(f.name, _ARROW_TYPES[f.type], nullable=not f.required) for f in schema.fields]
     )
+
+
+#: Record shapes (keys and value types) a validator remembers its verdict on.
+_MAX_SHAPES = 1024
+_BY_IDENTITY: dict[tuple[int, Operation, frozenset[str]], tuple[DatasetSchema, _Validator]] = {}
 
 
 @lru_cache(maxsize=256)
@@ -224,9 +295,13 @@ class _Validator:
         }
         self.int_checks = {f.name: _INT_CHECKS[f.type] for f in fields if f.type in _INT_CHECKS}
         self.timestamps = [f.name for f in fields if f.type is FieldType.TIMESTAMP]
+        self._verdicts: dict[tuple[Any, ...], _ValueChecks | None] = {}
 
     def validate(self, records: Sequence[dict[str, Any]]) -> None:
-        verdicts: dict[tuple[Any, ...], _ValueChecks | None] = {}
+        # Kept across events: clients send the same few shapes again and again.
+        verdicts = self._verdicts
+        if len(verdicts) > _MAX_SHAPES:
+            verdicts.clear()
         bad: list[int] = []
         for i, record in enumerate(records):
             shape = (*record, *map(type, record.values()))

@@ -55,12 +55,18 @@ def timestamp_ok(value: Any) -> bool:
     return type(value) is str and timestamps_ok([value])
 
 
-def timestamp_array(values: list[str | None]) -> pa.Array:
-    """Accepted timestamp strings (or None) as an Arrow array of UTC microseconds."""
+def timestamp_array(values: list[str | None] | pa.Array) -> pa.Array:
+    """Accepted timestamp strings (or None), a list or an Arrow string array, as an Arrow array
+    of UTC microseconds."""
     # Arrow parses a column in C when all its values carry an offset, or none does (UTC).
     # Try first what the first value suggests: a failed cast costs more than a good one.
-    strings = pa.array(values, pa.string())
-    first = next((v for v in values if v is not None), None)
+    if isinstance(values, pa.Array):
+        strings = values
+        valid = strings.drop_null()
+        first = valid[0].as_py() if len(valid) else None
+    else:
+        strings = pa.array(values, pa.string())
+        first = next((v for v in values if v is not None), None)
     casts = [_zoned_cast, _naive_cast]
     if first is not None and not _has_offset(first):
         casts.reverse()
@@ -69,8 +75,10 @@ def timestamp_array(values: list[str | None]) -> pa.Array:
             return cast(strings)
         except pa.ArrowInvalid:
             pass
+    # Offsets on some values only: parsed one by one.
     fromisoformat = datetime.fromisoformat
-    return pa.array([v if v is None else fromisoformat(v) for v in values], TIMESTAMP)
+    texts = strings.to_pylist()
+    return pa.array([v if v is None else fromisoformat(v) for v in texts], TIMESTAMP)
 
 
 def _has_offset(value: str) -> bool:
