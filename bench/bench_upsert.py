@@ -12,8 +12,10 @@ new) and of 1,000 DELETE keys (existing), taken in turns over the sizes, then py
 ``--pyiceberg-timeout`` seconds). No maintenance runs between the batches.
 
 ``--sustained N``: 5,000 upserted records/s (half existing keys) into a 1M-row dataset for N
-seconds, one batch per ``--interval`` seconds, with ``Lake.maybe_maintain`` looping in another
-process at a lower priority (background compaction). Freshness is the time from the end of a batch's interval (when
+seconds, one batch per ``--interval`` seconds, with ``Lake.maybe_maintain`` running as the loader
+runs it (``--maintenance thread``, the default): on a thread of the same process every
+``--maintain-every`` seconds, holding the writer off while it commits (the loader's dataset
+lease); or, with ``--maintenance process``, looping in another process at a lower priority. Freshness is the time from the end of a batch's interval (when
 its last record arrived) to its commit; batches that fall behind wait, and that wait counts.
 """
 
@@ -23,11 +25,13 @@ import argparse
 import logging
 import multiprocessing as mp
 import os
+import queue
 import random
 import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import warnings
@@ -293,6 +297,21 @@ def _maintain_loop(
     lake.close()
 
 
+def _maintain_thread(
+    lake: Lake, instance: str, name: str, every: float, lock: Any, stop: Any, out: Any
+) -> None:
+    """As the loader's Maintainer: every `every` seconds, holding `lock` while committing."""
+    while not stop.wait(every):
+        started = time.perf_counter()
+        try:
+            result = lake.maybe_maintain(instance, NAMESPACE, name, exclusive=lambda: lock)
+        except Exception as exc:  # reported, never fatal
+            out.put(("error", repr(exc)))
+        else:
+            if result.compacted is not None and result.compacted.snapshot_id is not None:
+                out.put(("compaction", time.perf_counter() - started))
+
+
 def _read(bench: Bench, schema: DatasetSchema, snapshot_id: int, how: str) -> None:
     """Read a snapshot with `Lake.scan`; with "duckdb", run a group-by over it as well."""
     scanned = bench.lake.scan(bench.instance, NAMESPACE, schema.name, snapshot_id=snapshot_id)
@@ -323,12 +342,22 @@ def sustained_report(args: argparse.Namespace) -> None:
     print(f"sustained: {args.rate:,} upserted records/s into {size:,} rows for {args.sustained} s")
     bench.build(schema, size)
     bench.apply(schema, Operation.UPSERT, rows(schema, pa.array([0], pa.int64())))  # index keys
-    context = mp.get_context("spawn")
-    stop, out = context.Event(), context.Queue()
-    maintainer = context.Process(
-        target=_maintain_loop,
-        args=(bench.catalog, bench.warehouse, bench.instance, schema.name, stop, out),
-    )
+    lock = threading.Lock()  # held by each commit: what the loader's dataset lease is
+    maintainer: Any
+    if args.maintenance == "thread":
+        stop, out = threading.Event(), queue.Queue()
+        maintainer = threading.Thread(
+            target=_maintain_thread,
+            args=(bench.lake, bench.instance, schema.name, args.maintain_every, lock, stop, out),
+        )
+    else:
+        context = mp.get_context("spawn")
+        stop, out = context.Event(), context.Queue()
+        maintainer = context.Process(
+            target=_maintain_loop,
+            args=(bench.catalog, bench.warehouse, bench.instance, schema.name, stop, out),
+        )
+    print(f"maintenance: {args.maintenance}")
     maintainer.start()
     per_batch = int(args.rate * args.interval)
     next_id = size
@@ -346,7 +375,8 @@ def sustained_report(args: argparse.Namespace) -> None:
             ids = rng.sample(range(size), half) + list(range(next_id, next_id + per_batch - half))
             next_id += per_batch - half
             batch = rows(schema, pa.array(ids, pa.int64()), len(commits))
-            commits.append(bench.apply(schema, Operation.UPSERT, batch))
+            with lock:
+                commits.append(bench.apply(schema, Operation.UPSERT, batch))
             freshness.append(time.perf_counter() - due)
     finally:
         stop.set()
@@ -405,6 +435,8 @@ def main() -> None:
     parser.add_argument("--sustained", type=int, default=0, help="seconds of the sustained run")
     parser.add_argument("--rate", type=int, default=5000, help="records/s in the sustained run")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds per sustained batch")
+    parser.add_argument("--maintenance", choices=["thread", "process"], default="thread")
+    parser.add_argument("--maintain-every", type=float, default=5.0, help="seconds (thread)")
     parser.add_argument("--dir", default=None, help="folder for the lake (default: temp)")
     parser.add_argument("--keep", action="store_true", help="keep the lake folder")
     args = parser.parse_args()

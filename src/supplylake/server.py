@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from supplylake import metrics
 from supplylake.app import create_app
 from supplylake.config import Settings
+from supplylake.inflight import BodyBudget
 from supplylake.loader.runner import LoaderProcess, loader_metrics_file, start_process
 from supplylake.service import events, instances
 from supplylake.service.core import Services
@@ -115,7 +116,11 @@ def assemble(settings: Settings) -> Assembled:
             task.cancel()
         store.close()
 
-    return Assembled(services, bootstrap, create_app(services, startup, shutdown))
+    app = create_app(services, startup, shutdown)
+    app.add_middleware(
+        BodyBudget, budget=settings.max_body_bytes_in_flight, largest=settings.max_body_bytes
+    )
+    return Assembled(services, bootstrap, app)
 
 
 async def _purge_loop(services: Services) -> None:
