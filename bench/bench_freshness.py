@@ -52,6 +52,7 @@ from _lake_bench import (
     EventClient,
     active_instance,
     api_schema,
+    child_pids,
     event_body,
     percentile,
     record,
@@ -346,7 +347,11 @@ def main() -> None:
     print(
         f"supplylake freshness benchmark: {os.cpu_count()} cores, Python {sys.version.split()[0]}"
     )
-    where = "its own `supplylake loader` process" if args.separate_loader else "the serve process"
+    where = (
+        "its own `supplylake loader` process"
+        if args.separate_loader
+        else "the process serve starts"
+    )
     print(
         f"{args.rate:,.0f} events/s open loop for {args.warmup:g} + {args.duration:g} s over "
         f"{args.connections} connections, {args.groups} eventGroupIds; loader in {where}, "
@@ -435,7 +440,9 @@ def _measure(
     time.sleep(2.0)  # the probe imports pyiceberg and reads every table once
 
     http = Target("127.0.0.1", server.port, server.access_key_id, server.secret_access_key)
-    pids = [server.process.pid] + ([loader.pid] if loader is not None else [])
+    # serve's own loader is a child process of it.
+    pids = [server.process.pid, *child_pids(server.process.pid)]
+    pids += [loader.pid] if loader is not None else []
     server_busy, client_busy = Busy(*pids), Busy()
     wall = time.perf_counter()
     sent = _run_sender(

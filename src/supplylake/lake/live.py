@@ -10,6 +10,8 @@ import pyarrow as pa
 from pyiceberg.manifest import DataFile, DataFileContent
 from pyiceberg.utils.concurrent import ExecutorFactory
 
+from supplylake.lake.manifests import live_entries, manifests
+
 Partition = tuple[int, tuple[Any, ...]]  # (spec id, partition values)
 
 
@@ -31,16 +33,15 @@ def live_files(table: Any) -> LiveFiles:
     live = LiveFiles(snapshot.snapshot_id if snapshot is not None else None)
     if snapshot is None:
         return live
-    manifests = snapshot.manifests(table.io)
+    listed = manifests(table, snapshot)
 
     def entries(manifest: Any) -> list[Any]:
-        found: list[Any] = manifest.fetch_manifest_entry(table.io, discard_deleted=True)
-        return found
+        return live_entries(table, manifest)
 
     groups = (
-        ExecutorFactory.get_or_create().map(entries, manifests)
-        if len(manifests) > 1
-        else map(entries, manifests)
+        ExecutorFactory.get_or_create().map(entries, listed)
+        if len(listed) > 1
+        else map(entries, listed)
     )
     for group in groups:
         for entry in group:

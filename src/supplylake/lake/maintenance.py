@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ from typing import Any
 
 from pyiceberg.manifest import DataFileContent
 
-from supplylake.lake import keyindex
+from supplylake.lake import keyindex, manifests
 from supplylake.lake.compact import CompactResult
 
 # Index files younger than this are never swept: a compaction may be about to commit their files.
@@ -86,46 +85,16 @@ def _reachable(table: Any, snapshots: list[Any]) -> tuple[set[str], set[str]]:
     return paths, data
 
 
-# Manifest lists and manifests never change once written, so what they list is cached by path:
-# expiry looks at every retained snapshot each time, and reading their Avro files was most of it.
-_CACHE_ENTRIES = 50_000
-_lists: dict[str, list[Any]] = {}
-_files: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
-_cache_lock = threading.Lock()
-
-
 def _manifests_of(table: Any, snapshot: Any) -> list[Any]:
-    with _cache_lock:
-        found = _lists.get(snapshot.manifest_list)
-    if found is None:
-        found = list(snapshot.manifests(table.io))
-        _remember(_lists, snapshot.manifest_list, found)
-    return found
+    return manifests.manifests(table, snapshot)
 
 
-def _files_of(table: Any, manifest: Any) -> tuple[frozenset[str], frozenset[str]]:
+def _files_of(table: Any, manifest: Any) -> tuple[set[str], set[str]]:
     """The live files a manifest lists, and the data files among them."""
-    with _cache_lock:
-        found = _files.get(manifest.manifest_path)
-    if found is None:
-        entries = manifest.fetch_manifest_entry(table.io, discard_deleted=True)
-        found = (
-            frozenset(e.data_file.file_path for e in entries),
-            frozenset(
-                e.data_file.file_path
-                for e in entries
-                if e.data_file.content == DataFileContent.DATA
-            ),
-        )
-        _remember(_files, manifest.manifest_path, found)
-    return found
-
-
-def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
-    with _cache_lock:
-        if len(cache) >= _CACHE_ENTRIES:
-            cache.clear()  # crude, but rare: a cache miss only costs a read
-        cache[key] = value
+    entries = manifests.live_entries(table, manifest)
+    files = {e.data_file.file_path for e in entries}
+    data = {e.data_file.file_path for e in entries if e.data_file.content == DataFileContent.DATA}
+    return files, data
 
 
 def _sweep_index(table_location: str, data_files: set[str]) -> None:
