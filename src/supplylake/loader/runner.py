@@ -169,6 +169,8 @@ class Loader:
         self.batch_events = batch_events
         self.batch_bytes = batch_bytes
         self._limits: dict[DatasetRef, int] = {}
+        #: Loaders of this process that this one wakes when events are committed.
+        self.followers: list[Loader] = []
         self.max_wait = max_wait
         self._wake = wake or threading.Event()
         self.leases = leases if leases is not None else store.open_leases(owner_name())
@@ -267,17 +269,22 @@ class Loader:
             time.sleep(self.max_wait)
         self._wake.clear()
 
-    def loop_forever(self, stop: threading.Event, *, maintain: bool = True) -> None:
+    def loop_forever(
+        self, stop: threading.Event, *, maintain: bool = True, listen: bool = True
+    ) -> None:
         """Apply, wait, repeat until ``stop``; then release every lease.
 
         Maintenance of the tables committed to runs meanwhile on a thread of its own (unless
-        ``maintain`` is False: another loader of this process runs the shared maintainer).
+        ``maintain`` is False: another loader of this process runs the shared maintainer), and
+        so does waiting for commits (unless ``listen`` is False: another loader of this process
+        listens, and wakes this one among its ``followers``).
         """
-        waiter = self.store.open_event_waiter()
+        waiter = self.store.open_event_waiter() if listen else None
         listener = threading.Thread(
             target=self._listen, args=(waiter, stop), name="supplylake-loader-listen", daemon=True
         )
-        listener.start()
+        if waiter is not None:
+            listener.start()
         maintainer = threading.Thread(
             target=self.maintainer.loop_forever,
             args=(stop,),
@@ -297,22 +304,26 @@ class Loader:
                 if not stop.is_set():
                     self.wait_for_work()
         finally:
-            listener.join(2 * _LISTEN_SECONDS)
-            waiter.close()
+            if waiter is not None:
+                listener.join(2 * _LISTEN_SECONDS)
+                waiter.close()
             self.leases.close()
             # A compaction in flight is left to finish: its commit is atomic either way.
             if maintain:
                 maintainer.join(_MAINTAIN_JOIN_SECONDS)
 
     def _listen(self, waiter: EventWaiter, stop: threading.Event) -> None:
+        loaders = [self, *self.followers]
         while not stop.is_set():
             try:
                 if waiter.wait(_LISTEN_SECONDS):
-                    self._wake.set()
+                    for loader in loaders:
+                        loader.wake()
             except Exception:
                 log.exception("waiting for new events failed; polling meanwhile")
                 stop.wait(_LISTEN_SECONDS)
-        self._wake.set()  # a loader waiting for work sees the stop now
+        for loader in loaders:
+            loader.wake()  # a loader waiting for work sees the stop now
 
 
 class LoaderProcess:
@@ -462,12 +473,13 @@ def standalone(
         threading.Thread(
             target=loader.loop_forever,
             args=(stop,),
-            kwargs={"maintain": False},
+            kwargs={"maintain": False, "listen": False},
             name=f"supplylake-loader-{n}",
             daemon=True,
         )
         for n, loader in enumerate(loaders[1:], start=1)
     ]
+    loaders[0].followers = loaders[1:]  # one listener wakes them all
     for thread in others:
         thread.start()
     try:
