@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -17,6 +18,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from supplylake.config import Settings
 from supplylake.testing import ServerHandle
 from tests.integration.helpers import active_instance, error_code, status
 
@@ -152,7 +154,8 @@ def test_presigned_url(supplylake_server: ServerHandle) -> None:
     assert _send(bad)[0] == 403
 
 
-def test_revoked_key(supplylake_server: ServerHandle) -> None:
+def test_revoked_key_is_refused_within_the_cache_time(supplylake_server: ServerHandle) -> None:
+    # Revoked by another process (the CLI): the server's copy of the key lives cache_seconds.
     key, secret = _keys_create(supplylake_server)
     c = supplylake_server.client_for(key, secret)
     c.list_instances()
@@ -171,6 +174,7 @@ def test_revoked_key(supplylake_server: ServerHandle) -> None:
         capture_output=True,
         env=supplylake_server.cli_env(),
     )
+    time.sleep(Settings().cache_seconds)
     with pytest.raises(ClientError) as exc:
         c.list_instances()
     assert error_code(exc) == "UnrecognizedClientException"

@@ -309,8 +309,9 @@ def test_two_servers_and_two_loaders_survive_sigkill_with_every_event_applied_on
 
     with psycopg.connect(postgres_database) as conn:
         rows = conn.execute(
-            "SELECT position, event_id, event_group_id, dataset, operation, data, status"
-            " FROM sl_events ORDER BY position"
+            "SELECT e.position, e.event_id, e.event_group_id, e.dataset, e.operation, d.data,"
+            " e.status FROM sl_events AS e JOIN sl_event_data AS d ON d.position = e.position"
+            " ORDER BY e.position"
         ).fetchall()
         tokens = dict(
             conn.execute(

@@ -234,7 +234,10 @@ def test_loader_killed_at_random_points_applies_every_event_once(tmp_path: Path)
     try:
         rows = (
             store._reader()
-            .execute("SELECT operation, data, status, event_id FROM sl_events ORDER BY position")
+            .execute(
+                "SELECT e.operation, d.data, e.status, e.event_id FROM sl_events AS e"
+                " JOIN sl_event_data AS d ON d.position = e.position ORDER BY e.position"
+            )
             .fetchall()
         )
     finally:

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from supplylake.schema.types import DatasetSchema, Field, FieldType, Operation
-from supplylake.store import open_store
+from supplylake.store import _migrations, _sqlite_append, open_store
+from supplylake.store._dialect import SQLITE
 from supplylake.store.base import (
     AccessKey,
     AlreadyExists,
@@ -71,6 +76,14 @@ def _event(n: int, dataset: str = "orders", instance_id: str = INST) -> NewEvent
 
 def _idem(token: str, digest: str = "h1", ttl: timedelta = timedelta(hours=8)) -> IdempotencyKey:
     return IdempotencyKey("scope", token, digest, datetime.now(UTC) + ttl)
+
+
+def _payloads(store: Store) -> int:
+    """How many event payloads the store holds."""
+    count: int = store._read(  # type: ignore[attr-defined]
+        lambda c: c.execute("SELECT count(*) FROM sl_event_data").fetchone()[0]
+    )
+    return count
 
 
 @contextlib.contextmanager
@@ -295,6 +308,55 @@ class StoreContract:
         store.complete_events([Outcome(first.position, "SUCCEEDED")], T0)
         assert not store.append_event(_event(10), _idem("late", "h3"), 4).result().replayed
 
+    def test_batched_appends_keep_each_payload_through_completion_and_purge(
+        self, store: Store
+    ) -> None:
+        store.create_instance(_instance(), {}, ARN, None)
+        with _writer_paused(store):
+            futures = [store.append_event(_event(n), None, 1000) for n in range(50)]
+        results = [f.result() for f in futures]
+        positions = [r.position for r in results]
+        assert positions == list(range(positions[0], positions[0] + 50))
+        pending = store.pending_events(DatasetRef(INST, "default", "orders"), 100)
+        assert [(e.position, e.data) for e in pending] == [
+            (r.position, f'{{"id": "{n}"}}') for n, r in enumerate(results)
+        ]
+        store.complete_events([Outcome(p, "SUCCEEDED") for p in positions], T0)
+        done = store.get_event(INST, results[7].event_id, with_data=True)
+        assert done is not None and done.status == "SUCCEEDED" and done.data == '{"id": "7"}'
+        assert store.get_event(INST, results[7].event_id) == replace(done, data=None)
+        assert store.purge_events(datetime.now(UTC) + timedelta(days=1), T0) == 50
+        assert store.get_event(INST, results[7].event_id, with_data=True) is None
+        assert _payloads(store) == 0
+
+    def test_a_batch_of_one_instance_stops_at_its_quota(self, store: Store) -> None:
+        store.create_instance(_instance(), {}, ARN, None)
+        store.append_event(_event(0), None, 3).result()
+        with _writer_paused(store):
+            futures = [store.append_event(_event(n), None, 3) for n in range(1, 5)]
+        outcomes = [f.exception(timeout=30) or f.result() for f in futures]
+        assert [type(o).__name__ for o in outcomes] == ["AppendResult"] * 2 + [
+            "PendingQuotaExceeded"
+        ] * 2
+        assert len(store.list_events(INST, None, None, 10)) == 3
+
+    def test_appends_awaited_on_an_event_loop(self, store: Store) -> None:
+        store.create_instance(_instance(), {}, ARN, None)
+
+        async def send() -> list[object]:
+            appends = [
+                store.append_event_async(_event(n), _idem(f"a{n % 5}"), 100) for n in range(8)
+            ]
+            appends.append(store.append_event_async(_event(9), _idem("a0", "other"), 100))
+            return await asyncio.gather(*appends, return_exceptions=True)
+
+        results = asyncio.run(send())
+        fresh = [r for r in results[:5] if isinstance(r, AppendResult)]
+        assert [r.replayed for r in fresh] == [False] * 5
+        assert results[5:8] == [replace(r, replayed=True) for r in fresh[:3]]
+        assert isinstance(results[8], TokenConflict)
+        assert len(store.list_events(INST, None, None, 20)) == 5
+
     def test_append_to_unknown_instance_fails(self, store: Store) -> None:
         with pytest.raises(NotFound):
             store.append_event(_event(1), None, 10).result()
@@ -317,6 +379,7 @@ class StoreContract:
         assert store.list_events(INST, None, None, 10) == []
         assert store.get_tags(ARN) == {} and store.get_tags(ARN + "/namespaces/ns") == {}
         assert store.get_instance(INST) is not None
+        assert _payloads(store) == 0
 
     def test_reads_from_many_threads(self, store: Store) -> None:
         store.create_instance(_instance(), {}, ARN, None)
@@ -425,7 +488,8 @@ class StoreContract:
 
 _HOLDER = """
 import sys, time
-from supplylake.store import open_store
+from supplylake.store import _migrations, _sqlite_append, open_store
+from supplylake.store._dialect import SQLITE
 store = open_store(sys.argv[1])
 leases = store.open_leases("holder")
 assert leases.try_acquire(sys.argv[2])
@@ -454,6 +518,84 @@ class TestSqliteStore(StoreContract):
         try:
             assert s.get_event(INST, r.event_id) is not None
             assert s.append_event(_event(2), None, 10).result().position > r.position
+        finally:
+            s.close()
+
+    def test_batched_appends_commit_in_few_statements(
+        self, store: Store, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        store.create_instance(_instance(), {}, ARN, None)
+        sizes: list[int] = []
+        run_many = _sqlite_append.SqliteBulkAppend.run_many
+
+        def counting(self: _sqlite_append.SqliteBulkAppend, conn: Any, items: Any) -> list[Any]:
+            sizes.append(len(items))
+            return run_many(self, conn, items)
+
+        monkeypatch.setattr(_sqlite_append.SqliteBulkAppend, "run_many", counting)
+        with _writer_paused(store):
+            futures = [
+                store.append_event(_event(n), _idem(f"t{n % 150}"), 1000) for n in range(200)
+            ]
+        results = [f.result(timeout=30) for f in futures]
+        assert sizes == [200]
+        first = [r.position for r in results[:150]]
+        assert first == list(range(first[0], first[0] + 150))
+        # A token repeated in the same batch answers the first append's event.
+        assert results[150:] == [replace(r, replayed=True) for r in results[:50]]
+
+    def test_a_failing_batch_runs_again_one_append_at_a_time(
+        self, store: Store, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        store.create_instance(_instance(), {}, ARN, None)
+
+        def broken(self: _sqlite_append.SqliteBulkAppend, conn: Any, items: Any) -> list[Any]:
+            conn.execute("INSERT INTO sl_tokens VALUES ('s', 't', 'h', 'r', 0)")
+            raise sqlite3.OperationalError("injected")
+
+        monkeypatch.setattr(_sqlite_append.SqliteBulkAppend, "run_many", broken)
+        with _writer_paused(store):
+            futures = [store.append_event(_event(n), _idem(f"tok{n}"), 2) for n in range(4)]
+        results = [f.exception() or f.result() for f in futures]
+        assert [type(r).__name__ for r in results] == ["AppendResult"] * 2 + [
+            "PendingQuotaExceeded"
+        ] * 2
+        assert store._read(  # type: ignore[attr-defined]
+            lambda c: c.execute("SELECT count(*) FROM sl_tokens WHERE scope = 's'").fetchone()
+        ) == (0,)
+        assert _payloads(store) == 2
+
+    def test_migrating_moves_payloads_to_their_own_table(self, tmp_path: Path) -> None:
+        path = tmp_path / "old.db"
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE sl_schema_version (version INTEGER NOT NULL)")
+        for version, ddl in enumerate(_migrations.MIGRATIONS[:2], 1):
+            for statement in SQLITE.render(ddl).split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT INTO sl_schema_version VALUES (?)", (version,))
+        conn.execute(
+            "INSERT INTO sl_instances (instance_id, account_id, region, state, version,"
+            " created_at, updated_at) VALUES (?, '000000000000', 'us-east-1', 'Active', 1, 0, 0)",
+            (INST,),
+        )
+        conn.execute(
+            "INSERT INTO sl_events (event_id, instance_id, event_type, event_group_id,"
+            " event_timestamp, namespace, dataset, operation, data, status, received_at)"
+            " VALUES ('e1', ?, 'scn.data.dataset', 'g', 0, 'default', 'orders', 'UPSERT',"
+            " '{\"id\": \"old\"}', 'IN_PROGRESS', 0)",
+            (INST,),
+        )
+        conn.close()
+        s = SqliteStore(path)
+        try:
+            old = s.get_event(INST, "e1", with_data=True)
+            assert old is not None and old.data == '{"id": "old"}'
+            new = s.append_event(_event(1), None, 10).result()
+            assert new.position > old.position
+            pending = s.pending_events(DatasetRef(INST, "default", "orders"), 10)
+            assert [e.data for e in pending] == ['{"id": "old"}', '{"id": "1"}']
         finally:
             s.close()
 

@@ -63,8 +63,14 @@ class SignedRequest:
     body: bytes
 
     @classmethod
-    def from_scope(cls, scope: Mapping[str, Any], body: bytes) -> SignedRequest:
-        """Build from an ASGI HTTP scope and the fully read body."""
+    def from_scope(
+        cls,
+        scope: Mapping[str, Any],
+        body: bytes,
+        headers: Sequence[tuple[str, str]] | None = None,
+    ) -> SignedRequest:
+        """Build from an ASGI HTTP scope and the fully read body (and its headers, if decoded
+        already as below)."""
         raw_path: bytes | None = scope.get("raw_path")
         if raw_path is None:
             # The ASGI spec lets servers omit raw_path; re-encoding the decoded path is lossy
@@ -77,7 +83,9 @@ class SignedRequest:
             query_string=scope.get("query_string", b"").decode("utf-8", "surrogateescape"),
             # HTTP header bytes are latin-1 by definition; http.client encodes botocore's str
             # headers the same way, so the canonical form matches.
-            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+            headers=headers
+            if headers is not None
+            else [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
             body=body,
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from supplylake.auth.access import Grant
 from supplylake.aws.errors import ConflictException, ResourceNotFoundException
 from supplylake.config import Settings
+from supplylake.service.cache import ReadCache
 from supplylake.store.base import Instance, Store
 
 if TYPE_CHECKING:
@@ -49,8 +51,14 @@ class Services:
     #: Called after each committed event, so the loader wakes without polling.
     on_commit: list[Callable[[], None]] = field(default_factory=list)
 
+    #: Keys, instances and datasets for the request path (see :mod:`supplylake.service.cache`).
+    cache: ReadCache = field(init=False)
+
     _lake: Lake | None = None
     _lake_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.cache = ReadCache(self.store, self.settings.cache_seconds)
 
     @property
     def lake(self) -> Lake:
@@ -69,6 +77,30 @@ class Services:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+class _RandomPool(threading.local):
+    """Bytes of ``os.urandom`` read a few kilobytes at a time (one system call, not one per id)."""
+
+    data = b""
+    at = 0
+
+
+_POOL = _RandomPool()
+# A forked child must not hand out the ids its parent will.
+os.register_at_fork(after_in_child=lambda: setattr(_POOL, "data", b""))
+_VARIANT = {f"{d:x}": f"{(d & 0x3) | 0x8:x}" for d in range(16)}
+
+
+def random_uuid() -> str:
+    """A random (version 4) UUID as text, like ``str(uuid.uuid4())`` but cheaper."""
+    pool = _POOL
+    at = pool.at
+    if at + 16 > len(pool.data):
+        pool.data, at = os.urandom(4096), 0
+    pool.at = at + 16
+    h = pool.data[at : at + 16].hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -90,17 +122,24 @@ def dataset_arn(inst: Instance, namespace: str, name: str) -> str:
 
 
 # -- look-ups -----------------------------------------------------------------------------
-def find_instance(svc: Services, ctx: RequestContext, instance_id: str) -> Instance:
-    """The caller's instance; another account's instance is reported as missing, never shown."""
-    inst = svc.store.get_instance(instance_id)
+def find_instance(
+    svc: Services, ctx: RequestContext, instance_id: str, cached: bool = False
+) -> Instance:
+    """The caller's instance; another account's instance is reported as missing, never shown.
+
+    ``cached`` allows a copy up to ``cache_seconds`` old when another process changed it.
+    """
+    inst = svc.cache.instance(instance_id) if cached else svc.store.get_instance(instance_id)
     if inst is None or inst.account_id != ctx.account_id:
         raise ResourceNotFoundException(f"Instance {instance_id} does not exist.")
     return inst
 
 
-def active_instance(svc: Services, ctx: RequestContext, instance_id: str) -> Instance:
+def active_instance(
+    svc: Services, ctx: RequestContext, instance_id: str, cached: bool = False
+) -> Instance:
     """The caller's instance, which must be Active to hold namespaces, datasets and events."""
-    inst = find_instance(svc, ctx, instance_id)
+    inst = find_instance(svc, ctx, instance_id, cached)
     if inst.state == "Deleted":
         raise ResourceNotFoundException(f"Instance {instance_id} does not exist.")
     if inst.state != ACTIVE:

@@ -48,10 +48,17 @@ def _asc_dataset(inst: Instance, name: str) -> Dataset | None:
     return Dataset(inst.instance_id, ASC_NAMESPACE, name, schema, inst.created_at, inst.created_at)
 
 
-def lookup_dataset(svc: Services, inst: Instance, namespace: str, name: str) -> Dataset | None:
-    """A dataset of the instance: predefined in ``asc``, stored elsewhere."""
+def lookup_dataset(
+    svc: Services, inst: Instance, namespace: str, name: str, cached: bool = False
+) -> Dataset | None:
+    """A dataset of the instance: predefined in ``asc``, stored elsewhere.
+
+    ``cached`` allows a copy up to ``cache_seconds`` old when another process changed it.
+    """
     if namespace == ASC_NAMESPACE:
         return _asc_dataset(inst, name)
+    if cached:
+        return svc.cache.dataset(inst.instance_id, namespace, name)
     return svc.store.get_dataset(inst.instance_id, namespace, name)
 
 

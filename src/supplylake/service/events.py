@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +13,7 @@ from supplylake.aws.errors import (
     ThrottlingException,
     ValidationException,
 )
-from supplylake.schema.asc import ASC_NAMESPACE, CONNECTION_ID, asc_event_types
+from supplylake.schema.asc import ASC_NAMESPACE, CONNECTION_ID, asc_datasets, asc_event_types
 from supplylake.schema.records import RecordError, parse_records, validate_records
 from supplylake.schema.types import DatasetSchema, Operation
 from supplylake.service.core import (
@@ -25,6 +23,7 @@ from supplylake.service.core import (
     blocking,
     dataset_arn,
     now,
+    random_uuid,
 )
 from supplylake.service.datasets import lookup_dataset
 from supplylake.service.instances import request_hash
@@ -61,9 +60,7 @@ def _target(
                 f"{event_type} always writes to its asc dataset."
             )
         name = asc_event_types()[event_type]
-        ds = lookup_dataset(svc, inst, ASC_NAMESPACE, name)
-        assert ds is not None, name
-        return ASC_NAMESPACE, name, ds.schema, Operation.UPSERT
+        return ASC_NAMESPACE, name, asc_datasets()[name], Operation.UPSERT
     if target is None:
         raise ValidationException(
             f"eventType {DATASET_EVENT} needs datasetTarget with datasetIdentifier and operationType."
@@ -80,7 +77,7 @@ def _target(
             f"datasetIdentifier {arn} does not name a dataset of instance {inst.instance_id}."
         )
     namespace, name = str(parts["namespace"]), str(parts["dataset"])
-    ds = lookup_dataset(svc, inst, namespace, name)
+    ds = lookup_dataset(svc, inst, namespace, name, cached=True)
     if ds is None:
         raise ResourceNotFoundException(f"Dataset {arn} does not exist.")
     op = Operation(target["operation_type"])
@@ -104,7 +101,7 @@ async def send_data_integration_event(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
     received = now()
-    inst = active_instance(svc, ctx, params["instance_id"])
+    inst = active_instance(svc, ctx, params["instance_id"], cached=True)
     # Throttle before the costly validation, so overload cannot buy CPU.
     if not await svc.limiter.acquire(inst.instance_id):
         raise ThrottlingException(
@@ -118,7 +115,7 @@ async def send_data_integration_event(
     else:
         _check_records(data, schema, op, namespace)
     event = NewEvent(
-        event_id=str(uuid.uuid4()),
+        event_id=random_uuid(),
         instance_id=inst.instance_id,
         event_type=params["event_type"],
         event_group_id=params["event_group_id"],
@@ -137,9 +134,8 @@ async def send_data_integration_event(
             request_hash=request_hash(params),
             expires_at=received + timedelta(hours=svc.settings.token_ttl_hours),
         )
-    future = svc.store.append_event(event, idem, svc.settings.max_pending_events)
     try:
-        result = await asyncio.wrap_future(future)
+        result = await svc.store.append_event_async(event, idem, svc.settings.max_pending_events)
     except TokenConflict:
         raise ConflictException(
             "The clientToken was already used with a different request; use a new clientToken."
@@ -179,7 +175,7 @@ def event_to_api(inst: Instance, ev: Event) -> dict[str, Any]:
 async def get_data_integration_event(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    inst = active_instance(svc, ctx, params["instance_id"])
+    inst = active_instance(svc, ctx, params["instance_id"], cached=True)
     ev = svc.store.get_event(inst.instance_id, params["event_id"])
     if ev is None:
         raise ResourceNotFoundException(
@@ -191,7 +187,7 @@ async def get_data_integration_event(
 async def list_data_integration_events(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    inst = active_instance(svc, ctx, params["instance_id"])
+    inst = active_instance(svc, ctx, params["instance_id"], cached=True)
     event_type = params.get("event_type")
     limit = params.get("max_results") or _DEFAULT_PAGE
     scope = f"ListDataIntegrationEvents:{inst.instance_id}:{event_type or ''}"

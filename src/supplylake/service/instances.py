@@ -109,7 +109,9 @@ async def list_instances(
     if params.get("next_token"):
         after = str(decode_token(secret, scope, params["next_token"]))
     items = svc.store.list_instances(ctx.account_id, after, limit + 1, names, states)
-    out: dict[str, Any] = {"instances": [instance_to_api(i) for i in items[:limit]]}
+    # A key limited to some instances sees only those (a page may then hold fewer).
+    visible = [i for i in items[:limit] if ctx.grant.allows_instance(i.instance_id)]
+    out: dict[str, Any] = {"instances": [instance_to_api(i) for i in visible]}
     if len(items) > limit:
         out["next_token"] = encode_token(secret, scope, items[limit - 1].instance_id)
     return out

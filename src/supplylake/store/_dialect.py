@@ -21,10 +21,17 @@ class Dialect:
     double: str  # a float64 (timestamps as seconds since the epoch)
     blob: str
     key: str  # text compared and ordered byte by byte (identifiers, names, ARNs)
+    integer: str  # a 64-bit integer (as a primary key on SQLite: the rowid itself)
 
     def render(self, ddl: str) -> str:
         """The schema template with this dialect's column types."""
-        return ddl.format(identity=self.identity, double=self.double, blob=self.blob, key=self.key)
+        return ddl.format(
+            identity=self.identity,
+            double=self.double,
+            blob=self.blob,
+            key=self.key,
+            integer=self.integer,
+        )
 
 
 SQLITE = Dialect(
@@ -34,6 +41,7 @@ SQLITE = Dialect(
     double="REAL",
     blob="BLOB",
     key="TEXT",
+    integer="INTEGER",
 )
 
 #: Two-key advisory locks of supplylake on PostgreSQL: (LOCK_CLASS, one of the keys below).
@@ -50,4 +58,5 @@ POSTGRES = Dialect(
     # The database's own collation may be a locale's; "C" orders as SQLite does, whatever the
     # database was created with, so pages come out the same on both backends.
     key='TEXT COLLATE "C"',
+    integer="BIGINT",
 )

@@ -2,7 +2,8 @@
 
 Each job runs inside its own savepoint, so a job that raises is rolled back alone and its caller
 gets the exception, while the others commit together. Callers wait on a Future that resolves only
-after the COMMIT (and so the fsync) has returned.
+after the COMMIT (and so the fsync) has returned; callers on an event loop get an asyncio future
+instead (``submit_async``), resolved for the whole batch in one callback to their loop.
 
 Jobs of a :class:`BatchRunner` (``Batched``) skip the per-job savepoints: the runner takes all of
 a transaction's jobs at once (set-based SQL, a few statements for hundreds of jobs) and returns
@@ -13,6 +14,8 @@ the others.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -20,6 +23,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
+
+from supplylake.store.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +97,19 @@ class GroupCommitter(Generic[C]):
         self._queue.put((job, fut))
         return fut
 
+    def submit_async(self, job: Callable[[C], T]) -> asyncio.Future[T]:
+        """Like :meth:`submit`, for a caller on an event loop: an asyncio future of that loop.
+
+        The writer hands each batch's results to a loop in one callback, instead of one thread
+        hand-over per job (a concurrent Future and ``asyncio.wrap_future`` cost ~15 µs a job).
+        """
+        result = _LoopResult[T](asyncio.get_running_loop())
+        if not self._thread.is_alive():
+            result.future.set_exception(RuntimeError("the store is closed"))
+        else:
+            self._queue.put((job, result))
+        return result.future
+
     def run(self, job: Callable[[C], T]) -> T:
         """Submit and wait."""
         return self.submit(job).result()
@@ -120,8 +138,11 @@ class GroupCommitter(Generic[C]):
             if _STOP in batch:
                 stopping = True
                 batch = [item for item in batch if item is not _STOP]
-            if batch and not self._run_batch(batch):
-                self._reconnect_if_broken()
+            if batch:
+                committed = self._run_batch(batch)
+                _LoopResult.deliver([fut for _job, fut in batch])
+                if not committed:
+                    self._reconnect_if_broken()
         _close(self._conn)
 
     def _reconnect_if_broken(self) -> bool:
@@ -168,7 +189,9 @@ class GroupCommitter(Generic[C]):
                 log.exception("rollback after a failed commit failed too")
             for _job, fut in live:
                 if not fut.done():
-                    fut.set_exception(exc)
+                    failure = StoreUnavailable(f"the store could not commit: {exc}")
+                    failure.__cause__ = exc
+                    fut.set_exception(failure)
             return False
         for fut, ok, value in results:
             if ok:
@@ -210,6 +233,58 @@ class GroupCommitter(Generic[C]):
             return (fut, False, exc)
         self._savepoint(conn, "RELEASE j")
         return (fut, True, value)
+
+
+class _LoopResult(Generic[T]):
+    """Where the writer puts the outcome of a job submitted from an event loop.
+
+    It answers the few calls the writer makes on a concurrent Future, keeps the outcome, and
+    :meth:`deliver` passes the outcomes of a batch to their loops, one callback per loop.
+    """
+
+    __slots__ = ("future", "loop", "outcome")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[T] = loop.create_future()
+        self.outcome: tuple[bool, Any] | None = None
+
+    def set_running_or_notify_cancel(self) -> bool:
+        # A caller that gave up before its job started (its request was cancelled) is skipped,
+        # as a cancelled concurrent Future would be. Reading the state from this thread is safe.
+        return not self.future.cancelled()
+
+    def done(self) -> bool:
+        return self.outcome is not None
+
+    def set_result(self, value: Any) -> None:
+        self.outcome = (True, value)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self.outcome = (False, exc)
+
+    @staticmethod
+    def deliver(futures: list[Any]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[_LoopResult[Any]]] = {}
+        for fut in futures:
+            if isinstance(fut, _LoopResult) and fut.outcome is not None:
+                by_loop.setdefault(fut.loop, []).append(fut)
+        for loop, results in by_loop.items():
+            # A closed loop raises RuntimeError: nobody waits there any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, results)
+
+
+def _settle(results: list[_LoopResult[Any]]) -> None:
+    """On the loop: resolve the futures of a batch (those whose caller still waits)."""
+    for result in results:
+        if result.future.done() or result.outcome is None:
+            continue
+        ok, value = result.outcome
+        if ok:
+            result.future.set_result(value)
+        else:
+            result.future.set_exception(value)
 
 
 class _BulkFailed(Exception):

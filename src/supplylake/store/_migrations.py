@@ -1,8 +1,9 @@
 """The schema of the SQL backends, as numbered migrations that each run once, in order.
 
-A migration is a template of ``;``-separated statements; ``{identity}``, ``{double}``, ``{blob}``
-and ``{key}`` become the dialect's column types (see :mod:`supplylake.store._dialect`). Append new
-migrations at the end; never edit one that has shipped.
+A migration is a template of ``;``-separated statements; ``{identity}``, ``{double}``,
+``{blob}``, ``{key}`` and ``{integer}`` become the dialect's column types (see
+:mod:`supplylake.store._dialect`). Append new migrations at the end; never edit one that has
+shipped.
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE IF NOT EXISTS sl_buckets (
         name {key} PRIMARY KEY, level {double} NOT NULL, at {double} NOT NULL);
+    """,
+    # 3: event payloads in their own table, so the loader's status update never rewrites them.
+    """
+    CREATE TABLE IF NOT EXISTS sl_event_data (position {integer} PRIMARY KEY, data TEXT NOT NULL);
+    INSERT INTO sl_event_data (position, data) SELECT position, data FROM sl_events;
+    ALTER TABLE sl_events DROP COLUMN data;
     """,
 ]
 

@@ -18,37 +18,27 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from supplylake.store._append import (
+    AppendItem,
+    ClaimRaced,
+    alone,
+    answer_live_tokens,
+    count_against_quota,
+    split_repeated_tokens,
+)
 from supplylake.store._codec import ts
 from supplylake.store._sql_events import append_event
-from supplylake.store.base import (
-    AppendResult,
-    IdempotencyKey,
-    NewEvent,
-    NotFound,
-    PendingQuotaExceeded,
-    StoreError,
-    TokenConflict,
-)
+from supplylake.store.base import AppendResult, NewEvent, StoreError
+
+__all__ = ["AppendItem", "BulkAppend", "ClaimRaced"]
 
 # Arrays go as parameters in binary (``%b``): psycopg escapes each element of a text-format
 # array with a regular expression, which took longer than the server did for the whole insert.
 
 #: Largest amount of event data sent in one INSERT statement.
 _MAX_STATEMENT_BYTES = 32 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class AppendItem:
-    event: NewEvent
-    idem: IdempotencyKey | None
-    max_pending: int
-
-
-class ClaimRaced(StoreError):
-    """A token checked as free was live when claimed: redo the batch one append at a time."""
 
 
 class BulkAppend:
@@ -59,7 +49,7 @@ class BulkAppend:
 
     def run_many(self, conn: Any, items: Sequence[AppendItem]) -> list[Any]:
         results: list[Any] = [None] * len(items)
-        fresh, later = _split_repeated_tokens(items)
+        fresh, later = split_repeated_tokens(items)
         fresh = _replay_live_tokens(conn, items, fresh, results)
         accepted, added = _count(conn, items, fresh, results)
         first = True
@@ -74,35 +64,15 @@ class BulkAppend:
                 event_id = items[i].event.event_id
                 results[i] = AppendResult(event_id=event_id, position=positions[event_id])
         for i in later:
-            results[i] = _alone(conn, self, items[i])
+            results[i] = alone(conn.raw.execute, lambda item: self.run_one(conn, item), items[i])
         return results
-
-
-def _token_key(idem: IdempotencyKey) -> tuple[str, str]:
-    return (idem.scope, idem.token)
-
-
-def _split_repeated_tokens(items: Sequence[AppendItem]) -> tuple[list[int], list[int]]:
-    """Indexes of the appends to run together, and of those repeating an earlier one's token."""
-    seen: set[tuple[str, str]] = set()
-    fresh: list[int] = []
-    later: list[int] = []
-    for i, item in enumerate(items):
-        if item.idem is not None:
-            key = _token_key(item.idem)
-            if key in seen:
-                later.append(i)
-                continue
-            seen.add(key)
-        fresh.append(i)
-    return fresh, later
 
 
 def _replay_live_tokens(
     conn: Any, items: Sequence[AppendItem], fresh: list[int], results: list[Any]
 ) -> list[int]:
     """Answer the appends whose token is live; return the others."""
-    with_token = [(i, idem) for i in fresh if (idem := items[i].idem) is not None]
+    with_token = [idem for i in fresh if (idem := items[i].idem) is not None]
     if not with_token:
         return fresh
     live = {
@@ -110,29 +80,21 @@ def _replay_live_tokens(
         for scope, token, request_hash, result in conn.raw.execute(
             "SELECT scope, token, request_hash, result FROM sl_tokens WHERE expires_at > %s"
             " AND (scope, token) IN (SELECT * FROM unnest(%b::text[], %b::text[]))",
-            (time.time(), [t.scope for _, t in with_token], [t.token for _, t in with_token]),
+            (time.time(), [t.scope for t in with_token], [t.token for t in with_token]),
         ).fetchall()
     }
-    replayed: dict[int, str] = {}
-    for i, idem in with_token:
-        found = live.get(_token_key(idem))
-        if found is None:
-            continue
-        request_hash, event_id = found
-        if request_hash != idem.request_hash:
-            results[i] = TokenConflict(idem.token)
-        else:
-            replayed[i] = event_id
-    if replayed:
-        positions = dict(
+    if not live:
+        return fresh
+
+    def positions(event_ids: list[str]) -> dict[str, int]:
+        return dict(
             conn.raw.execute(
                 "SELECT event_id, position FROM sl_events WHERE event_id = ANY(%b::text[])",
-                (sorted(set(replayed.values())),),
+                (event_ids,),
             ).fetchall()
         )
-        for i, event_id in replayed.items():
-            results[i] = AppendResult(event_id, positions.get(event_id, 0), replayed=True)
-    return [i for i in fresh if results[i] is None]
+
+    return answer_live_tokens(items, fresh, live, positions, results)
 
 
 def _count(
@@ -149,19 +111,7 @@ def _count(
             (instance_ids,),
         ).fetchall()
     )
-    accepted: list[int] = []
-    added: Counter[str] = Counter()
-    for i in fresh:
-        item = items[i]
-        instance_id = item.event.instance_id
-        if instance_id not in pending:
-            results[i] = NotFound(instance_id)
-        elif pending[instance_id] + added[instance_id] >= item.max_pending:
-            results[i] = PendingQuotaExceeded(instance_id)
-        else:
-            added[instance_id] += 1
-            accepted.append(i)
-    return accepted, added
+    return count_against_quota(items, fresh, pending, results)
 
 
 def _chunks(accepted: list[int], items: Sequence[AppendItem]) -> Iterator[list[int]]:
@@ -189,17 +139,23 @@ _INSERT = (
     " UPDATE sl_instances AS i SET pending = i.pending + d.n"
     " FROM unnest(%b::text[], %b::int[]) AS d(instance_id, n)"
     " WHERE i.instance_id = d.instance_id RETURNING 1),"
+    " given AS MATERIALIZED ("
+    " SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::float8[],"
+    " %b::text[], %b::text[], %b::text[], %b::text[], %b::float8[]) WITH ORDINALITY"
+    " AS e(event_id, instance_id, event_type, event_group_id, event_timestamp, namespace,"
+    " dataset, operation, data, received_at, n)),"
     " added AS ("
     " INSERT INTO sl_events (event_id, instance_id, event_type, event_group_id,"
-    " event_timestamp, namespace, dataset, operation, data, status, received_at)"
+    " event_timestamp, namespace, dataset, operation, status, received_at)"
     " SELECT e.event_id, e.instance_id, e.event_type, e.event_group_id, e.event_timestamp,"
-    " e.namespace, e.dataset, e.operation, e.data, 'IN_PROGRESS', e.received_at"
-    " FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::float8[], %b::text[],"
-    " %b::text[], %b::text[], %b::text[], %b::float8[]) WITH ORDINALITY"
-    " AS e(event_id, instance_id, event_type, event_group_id, event_timestamp, namespace,"
-    " dataset, operation, data, received_at, n)"
-    " ORDER BY e.n RETURNING event_id, position)"
-    " SELECT event_id, position, (SELECT count(*) FROM claimed) FROM added"
+    " e.namespace, e.dataset, e.operation, 'IN_PROGRESS', e.received_at"
+    " FROM given AS e ORDER BY e.n RETURNING event_id, position),"
+    # The payload has its own table, so that the loader's status update never rewrites it.
+    " stored AS ("
+    " INSERT INTO sl_event_data (position, data)"
+    " SELECT a.position, e.data FROM added AS a JOIN given AS e USING (event_id) RETURNING 1)"
+    " SELECT event_id, position, (SELECT count(*) FROM claimed),"
+    " (SELECT count(*) FROM stored) FROM added"
 )
 
 
@@ -234,17 +190,6 @@ def _insert(
     ).fetchall()
     if rows and rows[0][2] != len(idems):
         raise ClaimRaced("a token became live while the batch was checked")
-    return {event_id: int(position) for event_id, position, _ in rows}
-
-
-def _alone(conn: Any, runner: BulkAppend, item: AppendItem) -> Any:
-    """One append in its own savepoint: its result, or its domain error."""
-    conn.raw.execute("SAVEPOINT a")
-    try:
-        result = runner.run_one(conn, item)
-    except StoreError as exc:
-        conn.raw.execute("ROLLBACK TO a")
-        conn.raw.execute("RELEASE a")
-        return exc
-    conn.raw.execute("RELEASE a")
-    return result
+    if len(rows) != len(events) or (rows and rows[0][3] != len(events)):
+        raise StoreError("a batch of events was not stored whole")
+    return {event_id: int(position) for event_id, position, _, _ in rows}

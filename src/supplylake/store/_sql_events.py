@@ -1,7 +1,10 @@
 """SQL of events: one append at a time, reads, the loader's outcomes and the purge.
 
-Placeholders are ``?``; see :mod:`._dialect`. PostgresStore appends many events per statement
-with :mod:`._pg_append` and falls back to :func:`append_event` one by one.
+Placeholders are ``?``; see :mod:`._dialect`. Both stores append many events at once
+(:mod:`._pg_append`, :mod:`._sqlite_append`) and fall back to :func:`append_event` one by one.
+
+An event's payload lives in ``sl_event_data``, keyed by its position, apart from its row in
+``sl_events``: the loader's status update then rewrites a small row, never the payload.
 """
 
 from __future__ import annotations
@@ -31,9 +34,12 @@ EVENT_COLS = (
 
 INSERT_EVENT = (
     "INSERT INTO sl_events (event_id, instance_id, event_type, event_group_id,"
-    " event_timestamp, namespace, dataset, operation, data, status, received_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'IN_PROGRESS', ?) RETURNING position"
+    " event_timestamp, namespace, dataset, operation, status, received_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'IN_PROGRESS', ?)"
 )
+INSERT_DATA = "INSERT INTO sl_event_data (position, data) VALUES (?, ?)"
+#: The payload of the row ``sl_events`` of the query, as a column.
+_DATA = "(SELECT d.data FROM sl_event_data AS d WHERE d.position = sl_events.position)"
 
 
 def event_row(ev: NewEvent) -> tuple[Any, ...]:
@@ -47,7 +53,6 @@ def event_row(ev: NewEvent) -> tuple[Any, ...]:
         ev.namespace,
         ev.dataset,
         ev.operation.value,
-        ev.data,
         ts(ev.received_at),
     )
 
@@ -92,13 +97,14 @@ def append_event(
             "SELECT 1 FROM sl_instances WHERE instance_id = ?", (ev.instance_id,)
         ).fetchone()
         raise PendingQuotaExceeded(ev.instance_id) if known else NotFound(ev.instance_id)
-    row = conn.execute(INSERT_EVENT, event_row(ev)).fetchone()
-    return AppendResult(event_id=ev.event_id, position=int(row[0]))
+    position = int(conn.execute(INSERT_EVENT + " RETURNING position", event_row(ev)).fetchone()[0])
+    conn.execute(INSERT_DATA, (position, ev.data))
+    return AppendResult(event_id=ev.event_id, position=position)
 
 
 def get_event(conn: Any, instance_id: str, event_id: str, with_data: bool) -> Event | None:
     row = conn.execute(
-        f"SELECT {EVENT_COLS}, {'data' if with_data else 'NULL'} FROM sl_events"
+        f"SELECT {EVENT_COLS}, {_DATA if with_data else 'NULL'} FROM sl_events"
         " WHERE event_id = ? AND instance_id = ?",
         (event_id, instance_id),
     ).fetchone()
@@ -128,7 +134,7 @@ def pending_datasets(conn: Any) -> list[DatasetRef]:
 
 def pending_events(conn: Any, ref: DatasetRef, limit: int) -> list[Event]:
     rows = conn.execute(
-        f"SELECT {EVENT_COLS}, data FROM sl_events WHERE instance_id = ? AND namespace = ?"
+        f"SELECT {EVENT_COLS}, {_DATA} FROM sl_events WHERE instance_id = ? AND namespace = ?"
         " AND dataset = ? AND status = 'IN_PROGRESS' ORDER BY position LIMIT ?",
         (ref.instance_id, ref.namespace, ref.name, limit),
     )
@@ -154,9 +160,14 @@ def complete_events(conn: Any, outcomes: list[Outcome], at: datetime) -> None:
 
 
 def purge_events(conn: Any, received_before: datetime, tokens_expired_before: datetime) -> int:
+    cutoff = (ts(received_before),)
+    conn.execute(
+        "DELETE FROM sl_event_data WHERE position IN (SELECT position FROM sl_events"
+        " WHERE received_at < ? AND status != 'IN_PROGRESS')",
+        cutoff,
+    )
     cur = conn.execute(
-        "DELETE FROM sl_events WHERE received_at < ? AND status != 'IN_PROGRESS'",
-        (ts(received_before),),
+        "DELETE FROM sl_events WHERE received_at < ? AND status != 'IN_PROGRESS'", cutoff
     )
     conn.execute("DELETE FROM sl_tokens WHERE expires_at < ?", (ts(tokens_expired_before),))
     return int(cur.rowcount)

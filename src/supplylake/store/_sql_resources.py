@@ -153,6 +153,11 @@ def update_instance(
 
 
 def purge_instance(conn: Any, instance_id: str, arn_prefix: str) -> None:
+    conn.execute(
+        "DELETE FROM sl_event_data WHERE position IN"
+        " (SELECT position FROM sl_events WHERE instance_id = ?)",
+        (instance_id,),
+    )
     conn.execute("DELETE FROM sl_events WHERE instance_id = ?", (instance_id,))
     conn.execute("DELETE FROM sl_datasets WHERE instance_id = ?", (instance_id,))
     conn.execute("DELETE FROM sl_namespaces WHERE instance_id = ?", (instance_id,))

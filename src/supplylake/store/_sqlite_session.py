@@ -12,6 +12,7 @@ cheap look at shared memory every few milliseconds instead of a query for pendin
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -48,9 +49,12 @@ class FileLeases(Leases):
         except BaseException:
             os.close(fd)
             raise
-        # For operators: who holds it (the lock, not this text, is what counts).
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{self._owner}\n{name}\n".encode(), 0)
+        # For operators: who holds it. The lock, not this text, is what counts: failing to
+        # write it (a full disk) must not fail the lease, nor leak the locked descriptor, which
+        # would keep this very process out of the dataset until it restarts.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{self._owner}\n{name}\n".encode(), 0)
         self._held[name] = fd
         return True
 

@@ -45,7 +45,11 @@ class SqlStore(Store):
         """Queue ``fn(conn)`` to run in a write transaction; resolves after the commit."""
 
     def _write(self, fn: Callable[[Any], T]) -> T:
-        return self._submit(fn).result()
+        try:
+            return self._submit(fn).result()
+        finally:
+            # After the commit (or failure): a cache that read before this saw the old rows.
+            self.changes += 1
 
     # -- contract -------------------------------------------------------------------------
     def secret(self, name: str) -> bytes:

@@ -8,6 +8,7 @@ in :func:`supplylake.store.open_store`. Every backend passes the same contract t
 from __future__ import annotations
 
 import abc
+import asyncio
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +38,14 @@ class PendingQuotaExceeded(StoreError):
 
 class LeaseLost(StoreError):
     """A lease the caller took is no longer held: its session ended (connection lost)."""
+
+
+class StoreUnavailable(Exception):
+    """A write transaction failed as a whole (disk full, I/O error, lock held past the busy
+    timeout, connection lost): none of its writes is acknowledged, and a retry may succeed.
+
+    Not a :class:`StoreError`: it says nothing about the request, only about the store.
+    """
 
 
 @dataclass(frozen=True)
@@ -204,6 +213,10 @@ class EventWaiter(abc.ABC):
 class Store(abc.ABC):
     """Everything supplylake keeps outside the lake."""
 
+    #: Bumped after every write through this object (never by appends or rate-limit takes), so
+    #: that in-process caches can tell their copies of keys, instances and datasets are stale.
+    changes: int = 0
+
     # -- life cycle -----------------------------------------------------------------------
     @abc.abstractmethod
     def close(self) -> None: ...
@@ -310,6 +323,12 @@ class Store(abc.ABC):
         self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
     ) -> Future[AppendResult]:
         """Commit the event durably; the future resolves once it is on disk (group commit)."""
+
+    async def append_event_async(
+        self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
+    ) -> AppendResult:
+        """:meth:`append_event` for a caller on an event loop: returns once it is on disk."""
+        return await asyncio.wrap_future(self.append_event(event, idem, max_pending))
 
     @abc.abstractmethod
     def get_event(

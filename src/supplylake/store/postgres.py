@@ -37,10 +37,11 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.pq import TransactionStatus
 
+from supplylake.store._append import AppendItem
 from supplylake.store._dialect import LOCK_CLASS, LOCK_WRITES, POSTGRES
 from supplylake.store._groupcommit import Batched, GroupCommitter
 from supplylake.store._migrations import migrate
-from supplylake.store._pg_append import AppendItem, BulkAppend
+from supplylake.store._pg_append import BulkAppend
 from supplylake.store._pg_session import CHANNEL, PostgresEventWaiter, PostgresLeases
 from supplylake.store._sqlstore import SqlStore
 from supplylake.store.base import (
@@ -144,6 +145,12 @@ class PostgresStore(SqlStore):
     ) -> Future[AppendResult]:
         job: Batched[PgConnection] = Batched(self._appends, AppendItem(event, idem, max_pending))
         return self._writer.submit(job)
+
+    async def append_event_async(
+        self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
+    ) -> AppendResult:
+        job: Batched[PgConnection] = Batched(self._appends, AppendItem(event, idem, max_pending))
+        return await self._writer.submit_async(job)
 
     def open_leases(self, owner: str) -> Leases:
         return PostgresLeases(self.url, owner, self._connect_timeout)

@@ -1,4 +1,8 @@
-"""SqliteStore: the embedded default, one SQLite file in WAL mode with group commit."""
+"""SqliteStore: the embedded default, one SQLite file in WAL mode with group commit.
+
+Appends of events skip the per-job savepoints: :mod:`._sqlite_append` writes a whole batch with
+a few multi-row statements.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,14 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
+from supplylake.store._append import AppendItem
 from supplylake.store._dialect import SQLITE
-from supplylake.store._groupcommit import GroupCommitter
+from supplylake.store._groupcommit import Batched, GroupCommitter
 from supplylake.store._migrations import migrate
+from supplylake.store._sqlite_append import SqliteBulkAppend
 from supplylake.store._sqlite_session import FileLeases, SqliteEventWaiter
 from supplylake.store._sqlstore import SqlStore
-from supplylake.store.base import EventWaiter, Leases
+from supplylake.store.base import AppendResult, EventWaiter, IdempotencyKey, Leases, NewEvent
 
 T = TypeVar("T")
 
@@ -28,6 +34,7 @@ class SqliteStore(SqlStore):
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._appends = SqliteBulkAppend()
         self._writer: GroupCommitter[sqlite3.Connection] = GroupCommitter(
             connect=self._connect_writer,
             begin=lambda c: c.execute("BEGIN IMMEDIATE"),
@@ -51,6 +58,9 @@ class SqliteStore(SqlStore):
     def _connect_writer(self) -> sqlite3.Connection:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         conn = self._open()
+        # Only takes effect on a new database. 16 KiB pages halve the system calls that write
+        # a large event to the WAL (1 MiB: 64 frames, not 256), at no cost for small ones.
+        conn.execute("PRAGMA page_size=16384")
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: the WAL is fsynced at every commit, so an acknowledged event survives power loss.
         conn.execute("PRAGMA synchronous=FULL")
@@ -72,6 +82,22 @@ class SqliteStore(SqlStore):
 
     def _submit(self, fn: Callable[[Any], T]) -> Future[T]:
         return self._writer.submit(fn)
+
+    def append_event(
+        self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
+    ) -> Future[AppendResult]:
+        # Appends of one transaction are written together (see ._sqlite_append).
+        return self._writer.submit(self._append_job(event, idem, max_pending))
+
+    async def append_event_async(
+        self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
+    ) -> AppendResult:
+        return await self._writer.submit_async(self._append_job(event, idem, max_pending))
+
+    def _append_job(
+        self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
+    ) -> Batched[sqlite3.Connection]:
+        return Batched(self._appends, AppendItem(event, idem, max_pending))
 
     def close(self) -> None:
         self._writer.close()

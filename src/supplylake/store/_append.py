@@ -1,0 +1,119 @@
+"""What batched appends share on every backend: the job, and deciding each append's outcome.
+
+A backend's runner (:mod:`._pg_append`, :mod:`._sqlite_append`) takes every append of a
+transaction at once. The outcome of each must be the one it would have had alone, in submission
+order: a replay or TokenConflict for a live token, NotFound, PendingQuotaExceeded once the
+counter reaches the quota, else a new position. An append whose token an earlier append of the
+same batch used runs afterwards, alone, in a savepoint.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from supplylake.store.base import (
+    AppendResult,
+    IdempotencyKey,
+    NewEvent,
+    NotFound,
+    PendingQuotaExceeded,
+    StoreError,
+    TokenConflict,
+)
+
+
+@dataclass(frozen=True)
+class AppendItem:
+    event: NewEvent
+    idem: IdempotencyKey | None
+    max_pending: int
+
+
+class ClaimRaced(StoreError):
+    """A token checked as free was live when claimed: redo the batch one append at a time."""
+
+
+def token_key(idem: IdempotencyKey) -> tuple[str, str]:
+    return (idem.scope, idem.token)
+
+
+def split_repeated_tokens(items: Sequence[AppendItem]) -> tuple[list[int], list[int]]:
+    """Indexes of the appends to run together, and of those repeating an earlier one's token."""
+    seen: set[tuple[str, str]] = set()
+    fresh: list[int] = []
+    later: list[int] = []
+    for i, item in enumerate(items):
+        if item.idem is not None:
+            key = token_key(item.idem)
+            if key in seen:
+                later.append(i)
+                continue
+            seen.add(key)
+        fresh.append(i)
+    return fresh, later
+
+
+def answer_live_tokens(
+    items: Sequence[AppendItem],
+    fresh: list[int],
+    live: dict[tuple[str, str], tuple[str, str]],
+    positions: Callable[[list[str]], dict[str, int]],
+    results: list[Any],
+) -> list[int]:
+    """Answer the appends whose token is live (``live``: key → request hash, event id); return
+    the others. ``positions`` reads the positions of the earlier events."""
+    replayed: dict[int, str] = {}
+    for i in fresh:
+        idem = items[i].idem
+        found = live.get(token_key(idem)) if idem is not None else None
+        if idem is None or found is None:
+            continue
+        request_hash, event_id = found
+        if request_hash != idem.request_hash:
+            results[i] = TokenConflict(idem.token)
+        else:
+            replayed[i] = event_id
+    if replayed:
+        known = positions(sorted(set(replayed.values())))
+        for i, event_id in replayed.items():
+            results[i] = AppendResult(event_id, known.get(event_id, 0), replayed=True)
+    return [i for i in fresh if results[i] is None]
+
+
+def count_against_quota(
+    items: Sequence[AppendItem], fresh: list[int], pending: dict[str, int], results: list[Any]
+) -> tuple[list[int], Counter[str]]:
+    """Check each append against its instance's quota, in order (``pending``: the counters)."""
+    accepted: list[int] = []
+    added: Counter[str] = Counter()
+    for i in fresh:
+        item = items[i]
+        instance_id = item.event.instance_id
+        if instance_id not in pending:
+            results[i] = NotFound(instance_id)
+        elif pending[instance_id] + added[instance_id] >= item.max_pending:
+            results[i] = PendingQuotaExceeded(instance_id)
+        else:
+            added[instance_id] += 1
+            accepted.append(i)
+    return accepted, added
+
+
+def alone(
+    execute: Callable[[str], object],
+    run_one: Callable[[AppendItem], AppendResult],
+    item: AppendItem,
+) -> Any:
+    """One append in its own savepoint: its result, or its domain error."""
+    execute("SAVEPOINT a")
+    try:
+        result = run_one(item)
+    except StoreError as exc:
+        execute("ROLLBACK TO a")
+        execute("RELEASE a")
+        return exc
+    execute("RELEASE a")
+    return result
