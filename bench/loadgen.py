@@ -133,6 +133,8 @@ class _Tally:
     service_ms: array[float] = field(default_factory=lambda: array("d"))
     statuses: Counter[tuple[int, str]] = field(default_factory=Counter)
     outside_errors: int = 0
+    #: Answered 200 outside the window (warm-up, or the tail after it): acknowledged all the same.
+    outside_ok: int = 0
     unsent: int = 0
     cpu_seconds: float = 0.0
     records_per_request: int = 0
@@ -170,6 +172,8 @@ class _Driver:
             self.tally.statuses[(status, code)] += 1
         elif status != 200:
             self.tally.outside_errors += 1
+        else:
+            self.tally.outside_ok += 1
 
     async def closed_loop(self, conn: _Connection) -> None:
         clock = time.perf_counter
@@ -277,6 +281,7 @@ class PhaseResult:
     client_cores: float
     server_cores: float | None = None
     machine_cores: float | None = None
+    outside_ok: int = 0
 
     @property
     def ok(self) -> int:
@@ -442,6 +447,7 @@ def run_phase(
         service_ms=service,
         statuses=sum((t.statuses for t in tallies), Counter()),
         outside_errors=sum(t.outside_errors for t in tallies),
+        outside_ok=sum(t.outside_ok for t in tallies),
         unsent=sum(t.unsent for t in tallies),
         client_cores=sum(t.cpu_seconds for t in tallies) / duration,
         server_cores=server_cores,

@@ -52,7 +52,18 @@ def canonical_queries(query: str, *, presigned: bool) -> list[str]:
     candidates = [_canonical_query(query, presigned, plus_is_space=False)]
     if "+" in query:
         candidates.append(_canonical_query(query, presigned, plus_is_space=True))
+        # botocore's SigV4Auth given a URL that already holds '+' (from a form encoder, as in
+        # ``requests``) signs the query verbatim, '+' and all.
+        candidates.append(_verbatim_query(query, presigned))
     return candidates
+
+
+def _verbatim_query(query: str, presigned: bool) -> str:
+    pairs = [part.partition("=") for part in query.split("&")]
+    kept = sorted(
+        (key, value) for key, _, value in pairs if not (presigned and key == "X-Amz-Signature")
+    )
+    return "&".join(f"{key}={value}" for key, value in kept)
 
 
 def _canonical_query(query: str, presigned: bool, *, plus_is_space: bool) -> str:
