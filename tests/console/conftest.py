@@ -94,8 +94,10 @@ def demo() -> Iterator[Demo]:
         yield Demo(server, found[0], other)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """Chromium for the console's tests. Playwright's sync API runs an event loop on this thread
+    while it is open, so it closes with this package: later tests use asyncio.run()."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
