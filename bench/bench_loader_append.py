@@ -10,9 +10,10 @@ Run: ``uv run python bench/bench_loader_append.py [--rows 200000] [--records-per
 2. pyiceberg directly: the same records, converted to Arrow beforehand (not timed), are written
    with ``Table.append`` to ``via_pyiceberg``, one append per loader batch (the same rows per
    commit as the loader makes), then again one append per event into a third table.
-3. The loader: ``Loader(store, lake, batch_events).run_until_idle()`` in this process, on the
+3. The loader: ``Loader(store, lake, ...).run_until_idle()`` in this process, on the
    server's data folder: read the pending events from SQLite, parse and convert the JSON, fold,
-   write and commit, maintain, and mark the events SUCCEEDED. All of it is timed.
+   write and commit, and mark the events SUCCEEDED. All of it is timed. (Maintenance runs on
+   a thread of its own in a running loader, not in ``run_until_idle``.)
 
 It prints rows/s of each and the ratio loader / pyiceberg (aim >= 0.5); it never fails on them.
 """
@@ -97,13 +98,15 @@ def _direct(data_dir: Path, instance_id: str, name: str, tables: list[pa.Table])
         lake.close()
 
 
-def _loader(data_dir: Path, instance_id: str, name: str, batch_events: int) -> tuple[Busy, int]:
+def _loader(
+    data_dir: Path, instance_id: str, name: str, batch_events: int, batch_bytes: int
+) -> tuple[Busy, int]:
     """Run the loader until no event is pending, timed; and the rows in the table."""
     settings = Settings.from_env(data_dir=data_dir)
     store = open_store(settings.resolved_database_url)
     lake = open_lake(data_dir)
     try:
-        loader = Loader(store, lake, batch_events=batch_events, max_wait=0)
+        loader = Loader(store, lake, batch_events=batch_events, max_wait=0, batch_bytes=batch_bytes)
         busy = Busy()
         loader.run_until_idle()
         busy.stop()
@@ -139,6 +142,12 @@ def main() -> None:
         help="the loader's batch size in events (default: the server's)",
     )
     parser.add_argument(
+        "--batch-bytes",
+        type=int,
+        default=Settings().loader_batch_bytes,
+        help="the loader's batch size in bytes of event data (default: the server's)",
+    )
+    parser.add_argument(
         "--skip-per-event", action="store_true", help="skip pyiceberg with one append per event"
     )
     parser.add_argument("--profile", default=None, help="write a cProfile of the loader here")
@@ -148,21 +157,25 @@ def main() -> None:
     per_event = args.records_per_event
     events = args.rows // per_event
     total = events * per_event
-    per_batch = min(args.batch_events, events)
-    commits = -(-events // per_batch)
     schema = order_lines_schema("via_loader")
     data_dir = Path(args.dir or tempfile.mkdtemp(prefix="supplylake-append-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     print(
         f"supplylake loader APPEND benchmark: {os.cpu_count()} cores, Python {sys.version.split()[0]}"
     )
-    print(
-        f"{total:,} rows ({len(schema.fields)} columns) as {events} APPEND events of "
-        f"{per_event:,} records; loader batches of {per_batch} events = {commits} commits of "
-        f"{per_batch * per_event:,} rows"
-    )
     try:
         instance_id, datas = _prefill(data_dir, events, per_event, schema)
+        # The loader's batches end at batch_events events or batch_bytes of data: pyiceberg
+        # gets the same rows per commit.
+        by_bytes = max(1, args.batch_bytes // max(len(d) for d in datas))
+        per_batch = min(args.batch_events, events, by_bytes)
+        commits = -(-events // per_batch)
+        print(
+            f"{total:,} rows ({len(schema.fields)} columns) as {events} APPEND events of "
+            f"{per_event:,} records; loader batches of {per_batch} events "
+            f"(batch_events {args.batch_events}, batch_bytes {args.batch_bytes:,}) = "
+            f"{commits} commits of up to {per_batch * per_event:,} rows"
+        )
         busy = Busy()
         arrow = [records_to_arrow(parse_records(d), schema) for d in datas]
         _show(
@@ -195,7 +208,9 @@ def main() -> None:
 
             profiler = cProfile.Profile()
             profiler.enable()
-        busy, rows = _loader(data_dir, instance_id, "via_loader", args.batch_events)
+        busy, rows = _loader(
+            data_dir, instance_id, "via_loader", args.batch_events, args.batch_bytes
+        )
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(args.profile)
