@@ -40,7 +40,7 @@ class Settings:
     #: Largest request body read; larger ones are refused from Content-Length, unread.
     max_body_bytes: int = 8 * 1024 * 1024
     #: Large bodies (256 KiB and up) handled at once, in bytes; more wait their turn unread.
-    max_body_bytes_in_flight: int = 32 * 1024 * 1024
+    max_body_bytes_in_flight: int = 8 * 1024 * 1024
     #: A body that takes longer than this to arrive is refused with 408 (a slow client holds
     #: memory and a connection).
     body_timeout_seconds: float = 30.0

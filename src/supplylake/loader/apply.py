@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import pyarrow as pa
+
 from supplylake import metrics
 from supplylake.lake.catalog import Lake
 from supplylake.lake.errors import CommitConflictError
@@ -134,16 +136,33 @@ def _convert(
     where: str,
     checked: bool,
 ) -> Change | str:
-    """The run's records as one Change (folding treats it as its events in order), or why not."""
+    """The run's records as one Change (folding treats it as its events in order), or why not.
+
+    Records are parsed and converted a chunk at a time: parsed JSON takes several times the
+    memory of its text, Arrow about the same.
+    """
+    operation = run[0].operation
+    chunks: list[pa.Table] = []
+    records: list[dict[str, Any]] = []
     try:
-        records = [r for ev in run for r in parse_records(ev.data or "")]
-        rows = records_to_arrow(
-            records, schema, fill=fill, operation=run[0].operation, checked=checked
-        )
+        for n, ev in enumerate(run):
+            records += parse_records(ev.data or "")
+            if len(records) >= _CHUNK_RECORDS or n == len(run) - 1:
+                chunks.append(
+                    records_to_arrow(
+                        records, schema, fill=fill, operation=operation, checked=checked
+                    )
+                )
+                records = []
     except (RecordError, ValueError, TypeError) as exc:
         # The dataset's schema no longer fits (for example it was deleted and created again).
         return f"The records do not fit {where}: {exc}"
-    return Change(run[0].operation, rows)
+    rows = chunks[0] if len(chunks) == 1 else pa.concat_tables(chunks)
+    return Change(operation, rows)
+
+
+#: Records parsed before they are converted to Arrow (about 5 MB of JSON for wide records).
+_CHUNK_RECORDS = 5_000
 
 
 def maintain(
