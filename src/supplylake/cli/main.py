@@ -61,7 +61,7 @@ def serve(
         typer.Option(
             "--loader/--no-loader",
             envvar="SUPPLYLAKE_LOADER",
-            help="Run the lake loader in this process (with --workers: in the supervisor).",
+            help="Run the lake loader too, as a child process that serve restarts and stops.",
         ),
     ] = True,
 ) -> None:

@@ -1,7 +1,7 @@
 """The loader loop: wake on new events (or a slow timer), apply the pending datasets, repeat.
 
-Any number of loaders may run against one store: the thread in ``serve``, ``supplylake loader``
-processes, on one machine or several. Each dataset is applied by one loader at a time, under
+Any number of loaders may run against one store: the threads of the ``supplylake loader``
+process that ``serve`` starts, of other ``supplylake loader`` processes, on one machine or several. Each dataset is applied by one loader at a time, under
 the dataset's lease (:meth:`Store.open_leases`): a loader takes it for one batch (read the
 pending events, apply them, record the outcomes) and lets it go, so datasets spread over the
 loaders pass by pass. Leases end with their holder's session, never on a timer, so a slow
@@ -10,7 +10,7 @@ pass, at the latest after the fallback poll. What the dead loader had committed 
 the table's recorded position: those events are only marked SUCCEEDED, never applied again.
 
 Loaders wake when any process commits events (:meth:`Store.open_event_waiter`: LISTEN on
-PostgreSQL), and within ``serve`` also from the API in the same process.
+PostgreSQL, ``PRAGMA data_version`` on SQLite); one listener wakes every loader of a process.
 """
 
 from __future__ import annotations
