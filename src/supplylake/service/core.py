@@ -48,8 +48,6 @@ class Services:
     lake_factory: Callable[[], Lake]
     limiter: RateLimiter
     background: set[asyncio.Task[Any]] = field(default_factory=set)
-    #: Called after each committed event, so the loader wakes without polling.
-    on_commit: list[Callable[[], None]] = field(default_factory=list)
 
     #: Keys, instances and datasets for the request path (see :mod:`supplylake.service.cache`).
     cache: ReadCache = field(init=False)

@@ -149,8 +149,6 @@ async def send_data_integration_event(
         raise ResourceNotFoundException(f"Instance {inst.instance_id} does not exist.") from None
     if not result.replayed:
         metrics.EVENTS_ACCEPTED.labels(namespace, name).inc()
-    for wake in svc.on_commit:
-        wake()
     return {"event_id": result.event_id}
 
 
