@@ -131,3 +131,37 @@ def test_two_compactions_at_once_leave_one_rewrite(kv: Lake) -> None:
     assert errors == []
     assert files(kv) == (1, 0)
     assert rows(kv) == before
+
+
+def test_one_pass_rewrites_a_bounded_share_and_later_passes_the_rest(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compaction reads what it rewrites into memory: past REWRITE_BYTES it takes part of it,
+    the files losing most first, and the next passes take the rest; rows never change."""
+    lake.create_table(INSTANCE, "default", KV)
+    for n in range(1, 9):
+        apply(lake, n, Operation.APPEND, [{"k": f"k{n}-{i:03d}", "v": n} for i in range(50)])
+    apply(lake, 9, Operation.DELETE, [{"k": "k8-000"}, {"k": "k8-001"}])
+    before = rows(lake)
+    assert files(lake) == (8, 1)
+    sizes = [
+        e.data_file.file_size_in_bytes
+        for m in lake.table(INSTANCE, "default", "kv")
+        .current_snapshot()
+        .manifests(lake.table(INSTANCE, "default", "kv").io)
+        for e in m.fetch_manifest_entry(lake.table(INSTANCE, "default", "kv").io)
+        if e.data_file.content == DataFileContent.DATA
+    ]
+    monkeypatch.setattr(compact, "REWRITE_BYTES", 3 * max(sizes))
+
+    first = lake.compact(INSTANCE, "default", "kv")
+    assert first.files_before == 3  # three files' worth, the one losing rows among them
+    assert files(lake) == (6, 0)  # its deletes were folded in
+    assert rows(lake) == before
+
+    passes = 1
+    while lake.compact(INSTANCE, "default", "kv").snapshot_id is not None:
+        passes += 1
+        assert rows(lake) == before
+        assert passes < 10
+    assert files(lake)[0] < 6

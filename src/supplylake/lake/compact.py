@@ -42,6 +42,8 @@ from supplylake.lake.read import last_position, live_mask
 from supplylake.lake.snapshot import commit_files
 
 SMALL_FILE_BYTES = 32 * 1024 * 1024
+#: Parquet bytes one compaction pass rewrites per partition, at most (one file at least).
+REWRITE_BYTES = 64 * 1024 * 1024
 DELETED_SHARE = 0.2  # a data file is rewritten once this share of its rows is deleted
 _ATTEMPTS = 12
 _TARGET_FILE_BYTES = "write.target-file-size-bytes"
@@ -188,6 +190,7 @@ def _plan(table: Any, live: LiveFiles, share: float) -> list[_Group]:
         }
         if len(small) > 1:
             rewrite |= {f.file_path for f in small}
+        rewrite = _within_budget([f for f in data if f.file_path in rewrite], lost)
         if rewrite or len(deletes) > 1:
             chosen = [f for f in data if f.file_path in rewrite]
             kept = {f.file_path for f in data} - rewrite
@@ -195,6 +198,27 @@ def _plan(table: Any, live: LiveFiles, share: float) -> list[_Group]:
                 _Group((data + deletes)[0].partition, partition[0], chosen, deletes, kept)
             )
     return groups
+
+
+def _within_budget(files: list[DataFile], lost: dict[str, int]) -> set[str]:
+    """The files one pass rewrites: those losing most first, then the smallest, up to
+    `REWRITE_BYTES` of Parquet (one file at least). A rewrite reads its files into memory at
+    once, so this bounds a compaction's memory; the next pass takes the rest."""
+    if sum(f.file_size_in_bytes for f in files) <= REWRITE_BYTES:
+        return {f.file_path for f in files}
+    order = sorted(
+        files, key=lambda f: (-lost[f.file_path] / max(f.record_count, 1), f.file_size_in_bytes)
+    )
+    chosen: list[DataFile] = []
+    total = 0
+    for f in order:
+        if chosen and total + f.file_size_in_bytes > REWRITE_BYTES:
+            break
+        chosen.append(f)
+        total += f.file_size_in_bytes
+    if len(chosen) == 1 and not lost[chosen[0].file_path]:
+        return set()  # a lone file with nothing deleted gains nothing from a rewrite
+    return {f.file_path for f in chosen}
 
 
 def _rewrite(
