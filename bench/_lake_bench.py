@@ -12,7 +12,6 @@ import http.client
 import os
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -199,20 +198,6 @@ def machine_busy_seconds() -> float:
 
 def files_under(path: str) -> int:
     return sum(len(names) for _, _, names in os.walk(path))
-
-
-def child_pids(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (``serve``'s loader, for one)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 class Busy:

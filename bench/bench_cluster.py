@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _lake_bench import active_instance
 from _workloads import Target, Workload
 from loadgen import PhaseResult, run_phase, send_once
 from supplylake.testing import running_server
@@ -45,16 +46,6 @@ NO_LIMITS: dict[str, Any] = {
     "event_burst": 10**9,
     "max_pending_events": 10**9,
 }
-
-
-def _active_instance(client: Any, name: str) -> str:
-    instance_id: str = client.create_instance(instanceName=name)["instance"]["instanceId"]
-    deadline = time.monotonic() + 30
-    while client.get_instance(instanceId=instance_id)["instance"]["state"] != "Active":
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"instance {instance_id} did not become Active")
-        time.sleep(0.05)
-    return instance_id
 
 
 def _tree_cpu_seconds(pid: int) -> float:
@@ -79,7 +70,7 @@ def _throughput(name: str, args: argparse.Namespace, **settings: Any) -> PhaseRe
     with running_server(loader="false", **NO_LIMITS, **settings) as server:
         assert server.process is not None
         target = Target("127.0.0.1", server.port, server.access_key_id, server.secret_access_key)
-        instance_id = _active_instance(server.client(), "bench-cluster")
+        instance_id = active_instance(server.client(), "bench-cluster")
         workload = Workload("event", instance_id, tag=f"bench-{int(time.time())}")
         status, code, body = send_once(target, workload)
         if status != 200:
@@ -152,9 +143,7 @@ def _freshness(admin_url: str, loaders: int, args: argparse.Namespace) -> dict[s
         (folder / "api").mkdir()
         with running_server(folder / "api", loader="false", **settings) as server:
             client = server.client()
-            instances = [
-                _active_instance(client, f"fresh-{i}") for i in range(args.fresh_instances)
-            ]
+            instances = [active_instance(client, f"fresh-{i}") for i in range(args.fresh_instances)]
             procs = _start_loaders(loaders, url, warehouse, folder)
             target = Target(
                 "127.0.0.1", server.port, server.access_key_id, server.secret_access_key

@@ -52,7 +52,6 @@ from _lake_bench import (
     EventClient,
     active_instance,
     api_schema,
-    child_pids,
     event_body,
     percentile,
     record,
@@ -64,7 +63,7 @@ from _workloads import Target, events_path
 from supplylake.config import Settings
 from supplylake.schema.asc import ASC_INTERNAL_FIELDS, asc_datasets, asc_event_types
 from supplylake.schema.types import DatasetSchema, Operation
-from supplylake.testing import running_server
+from supplylake.testing import child_pids, running_server
 
 CUSTOM = [
     ("fresh_append_a", Operation.APPEND),

@@ -34,7 +34,7 @@ from typing import Any
 
 from _workloads import Target, Workload
 from loadgen import PhaseResult, run_phase, send_once
-from supplylake.testing import ServerHandle, running_server
+from supplylake.testing import ServerHandle, child_pids, running_server
 
 RATE = 500
 PENDING = 300
@@ -59,27 +59,12 @@ def _status_kib(pid: int) -> dict[str, int]:
     return out
 
 
-def _children(pid: int) -> list[int]:
-    kids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            kids.append(int(entry))
-    return kids
-
-
 def _memory(server: ServerHandle) -> dict[str, dict[str, float]]:
     """MiB resident now and at peak: the API process, and its child processes (the loader)."""
     assert server.process is not None
     pid = server.process.pid
     out = {"api": {k: v / 1024 for k, v in _status_kib(pid).items()}}
-    for n, child in enumerate(_children(pid)):
+    for n, child in enumerate(child_pids(pid)):
         with contextlib.suppress(OSError):  # it may have just exited
             out[f"child{n}"] = {k: v / 1024 for k, v in _status_kib(child).items()}
     return out

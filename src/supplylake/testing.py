@@ -39,6 +39,20 @@ REGION = "us-east-1"
 ACCOUNT_ID = "000000000000"
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``: a ``serve``'s loader, or its ``--workers``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -27,7 +27,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
-from supplylake.testing import ACCOUNT_ID, ServerHandle, free_port
+from supplylake.testing import ACCOUNT_ID, ServerHandle, child_pids, free_port
 from tests.integration.helpers import active_instance
 
 pytestmark = pytest.mark.slow
@@ -355,19 +355,6 @@ def test_two_servers_and_two_loaders_survive_sigkill_with_every_event_applied_on
         lake.close()
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def test_serve_with_workers_runs_several_api_processes_and_one_loader(
     postgres_database: str, tmp_path: Path
 ) -> None:
@@ -378,7 +365,7 @@ def test_serve_with_workers_runs_several_api_processes_and_one_loader(
     ) as server:
         assert server.process is not None
         # uvicorn's workers (and multiprocessing's resource tracker) are children of serve.
-        assert len(_children(server.process.pid)) >= 2
+        assert len(child_pids(server.process.pid)) >= 2
         client = server.client()
         iid = active_instance(client, "workers")
         arn = client.create_data_lake_dataset(

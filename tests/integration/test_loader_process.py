@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from supplylake.testing import ServerHandle, running_server
+from supplylake.testing import ServerHandle, child_pids, running_server
 from tests.integration.helpers import active_instance
 
 ROWS = {
@@ -26,17 +26,13 @@ ROWS = {
 def _loader_pids(serve_pid: int) -> list[int]:
     """The ``supplylake loader`` children of a serve process."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in child_pids(serve_pid):
         try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == serve_pid and b"loader" in cmdline:
-            found.append(int(entry.name))
+        if b"loader" in cmdline:
+            found.append(pid)
     return found
 
 

@@ -74,7 +74,7 @@ def _reachable(table: Any, snapshots: list[Any]) -> tuple[set[str], set[str]]:
     seen: set[str] = set()
     for snapshot in snapshots:
         paths.add(snapshot.manifest_list)
-        for manifest in _manifests_of(table, snapshot):
+        for manifest in manifests.manifests(table, snapshot):
             paths.add(manifest.manifest_path)
             if manifest.manifest_path in seen:
                 continue
@@ -83,10 +83,6 @@ def _reachable(table: Any, snapshots: list[Any]) -> tuple[set[str], set[str]]:
             paths |= files
             data |= data_files
     return paths, data
-
-
-def _manifests_of(table: Any, snapshot: Any) -> list[Any]:
-    return manifests.manifests(table, snapshot)
 
 
 def _files_of(table: Any, manifest: Any) -> tuple[set[str], set[str]]:
