@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
-from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchNamespaceError, NoSuchTableError
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -44,6 +43,7 @@ from supplylake.lake.layout import (
     table_properties,
 )
 from supplylake.lake.maintenance import MaintenanceResult
+from supplylake.lake.metadata import RememberingSqlCatalog
 from supplylake.lake.write import ApplyResult, commit_folded, retry_conflicts
 from supplylake.schema.types import DatasetSchema
 
@@ -359,10 +359,11 @@ logging.getLogger("pyiceberg.catalog").addFilter(_GoneAlready())
 
 
 def _sql_catalog(name: str, **properties: str) -> Any:
-    """pyiceberg's SqlCatalog; a process racing another to create its tables tries again."""
+    """pyiceberg's SqlCatalog (parsing each metadata file once, see `metadata`); a process racing
+    another to create its tables tries again."""
     for attempt in range(_CREATE_ATTEMPTS):
         try:
-            return SqlCatalog(name, **properties)
+            return RememberingSqlCatalog(name, **properties)
         except SQLAlchemyError as e:
             # Two processes opening a fresh database both create the catalog tables: one of them
             # finds the other's (SQLite: "already exists"; PostgreSQL: a duplicate type or table).
