@@ -4,6 +4,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -205,3 +206,45 @@ def test_apply_batch_refuses_to_apply_after_the_position_moved(tmp_path: Path) -
         )
     assert lake.scan(iid, "default", "t").num_rows == 1
     lake.close()
+
+
+def test_create_table_when_another_writer_creates_the_namespace_first(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two loader threads creating the first tables of a namespace: pyiceberg looks, then inserts."""
+    lake.create_table(INSTANCE, "default", ORDERS)  # the namespace now exists
+    real = lake.catalog.namespace_exists
+    looks: list[str] = []
+
+    def not_yet_then_real(namespace: Any) -> bool:
+        # The look pyiceberg makes before its insert, as the losing writer saw it: not there yet.
+        looks.append(str(namespace))
+        return False if len(looks) == 1 else bool(real(namespace))
+
+    monkeypatch.setattr(lake.catalog, "namespace_exists", not_yet_then_real)
+    other = DatasetSchema("others", ORDERS.fields, primary_keys=ORDERS.primary_keys)
+    lake.create_table(INSTANCE, "default", other)
+    assert lake.table_exists(INSTANCE, "default", "others")
+    assert len(looks) >= 2  # the losing look, then the look after its insert failed
+
+
+def test_threads_creating_tables_of_new_namespaces_all_succeed(lake: Lake) -> None:
+    namespaces = [f"ns{i}" for i in range(4)]
+    start = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def create(name: str) -> None:
+        start.wait()
+        try:
+            for ns in namespaces:
+                lake.create_table(INSTANCE, ns, DatasetSchema(name, ORDERS.fields))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=create, args=(f"t{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert all(lake.table_exists(INSTANCE, ns, f"t{i}") for ns in namespaces for i in range(4))

@@ -30,7 +30,7 @@ import pyarrow as pa
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchNamespaceError, NoSuchTableError
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from supplylake.lake import compact, maintenance, read
 from supplylake.lake.compact import CompactResult
@@ -108,14 +108,24 @@ class Lake:
         # Checked first: a create that loses to an existing table leaves its metadata file behind.
         if self.catalog.table_exists(identifier):
             return
-        with contextlib.suppress(NamespaceAlreadyExistsError):
-            self.catalog.create_namespace(ns)
+        self._create_namespace(ns)
         self.catalog.create_table_if_not_exists(
             identifier,
             schema=iceberg_schema(schema),
             partition_spec=partition_spec(schema),
             properties=table_properties(schema),
         )
+
+    def _create_namespace(self, ns: str) -> None:
+        try:
+            self.catalog.create_namespace(ns)
+        except NamespaceAlreadyExistsError:
+            pass
+        except IntegrityError:
+            # Another writer (a loader thread beside this one, another process) created it between
+            # pyiceberg's look and its insert: the namespace is there, which is all that matters.
+            if not self.catalog.namespace_exists(ns):
+                raise
 
     def table_exists(self, instance_id: str, namespace: str, name: str) -> bool:
         exists: bool = self.catalog.table_exists(table_identifier(instance_id, namespace, name))
