@@ -53,11 +53,19 @@ def _instance_gone(store: Store, instance_id: str) -> bool:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Faults worth retrying in order: I/O, locks and commit conflicts."""
+    """Faults worth retrying in order: I/O, locks, commit conflicts and catalog races.
+
+    A catalog row another writer inserted first (IntegrityError) holds no record data: whatever
+    raced is there when the batch is tried again, so it must not fail the events.
+    """
     if isinstance(exc, OSError | TimeoutError | CommitConflictError):
         return True
-    name = type(exc).__name__
-    return name in {"CommitFailedException", "OperationalError", "CommitStateUnknownException"}
+    return type(exc).__name__ in _TRANSIENT_NAMES
+
+
+_TRANSIENT_NAMES = frozenset(
+    {"CommitFailedException", "CommitStateUnknownException", "OperationalError", "IntegrityError"}
+)
 
 
 def apply_dataset_batch(
