@@ -1,4 +1,4 @@
-"""Table metadata parsed once per file: the SQL catalog that remembers what it read and wrote.
+"""The SQL catalog of the lake: metadata parsed once per file, commits through the write gate.
 
 pyiceberg's SqlCatalog reads and parses a table's metadata file (JSON, every retained snapshot
 with its summary) on every `load_table`, and once more inside every `commit_table` to check the
@@ -18,9 +18,16 @@ from typing import Any
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import CommitTableResponse, Table
+from sqlalchemy import event
+
+from supplylake.store.writegate import gate_for
 
 #: Most metadata files kept parsed (a few tables per dataset being written, each a few hundred KB).
 MAX_FILES = 64
+
+#: Statements that take SQLite's write lock, and the connection's mark that it took the gate.
+_WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER"})
+_GATED = "supplylake_write_gate_holder"
 
 _lock = threading.Lock()
 _parsed: OrderedDict[str, Any] = OrderedDict()
@@ -55,7 +62,35 @@ def forget_all() -> None:
 
 
 class RememberingSqlCatalog(SqlCatalog):
-    """pyiceberg's SqlCatalog, parsing each metadata file at most once per process."""
+    """pyiceberg's SqlCatalog, parsing each metadata file at most once per process.
+
+    On SQLite, every write of the catalog also takes the database's write gate (see
+    `supplylake.store.writegate`), which the store's writers take too: a commit waits its turn
+    instead of sleeping in SQLite's busy handler while the API commits events back to back.
+    """
+
+    def __init__(self, name: str, **properties: str) -> None:
+        super().__init__(name, **properties)
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            self._gate = gate_for(url.database)
+            event.listen(self.engine, "before_cursor_execute", self._gate_writes)
+            event.listen(self.engine, "checkin", self._open_gate)
+            event.listen(self.engine, "invalidate", self._open_gate)
+
+    def _gate_writes(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # pysqlite begins the transaction at the first write, which takes SQLite's write lock:
+        # the gate is taken just before, and held until the connection goes back to the pool
+        # (right after its commit or rollback), not while pyiceberg prepares the commit.
+        verb = statement.lstrip()[:8].split(None, 1)
+        if verb and verb[0].upper() in _WRITES and not self._gate.held:
+            self._gate.acquire()
+            conn.info[_GATED] = threading.get_ident()
+
+    def _open_gate(self, _dbapi_conn: Any, record: Any, *_args: Any) -> None:
+        holder = record.info.pop(_GATED, None) if record is not None else None
+        if holder is not None:
+            self._gate.release(holder)
 
     def _convert_orm_to_iceberg(self, orm_table: Any) -> Table:
         location = orm_table.metadata_location

@@ -2,6 +2,13 @@
 
 Appends of events skip the per-job savepoints: :mod:`._sqlite_append` writes a whole batch with
 a few multi-row statements.
+
+Several processes may write to one database (``serve --workers``, the loader), each through its
+own store and writer thread. Every write transaction starts with ``BEGIN IMMEDIATE``, which takes
+SQLite's write lock before the first read, so a transaction that reads and then writes (tokens,
+quota counters, positions, rate-limit buckets) sees no other process's commit in between.
+Writers take turns through the database's write gate first (:mod:`.writegate`), which hands
+the lock over at once where SQLite's busy handler would sleep.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from supplylake.store._sqlite_append import SqliteBulkAppend
 from supplylake.store._sqlite_session import FileLeases, SqliteEventWaiter
 from supplylake.store._sqlstore import SqlStore
 from supplylake.store.base import AppendResult, EventWaiter, IdempotencyKey, Leases, NewEvent
+from supplylake.store.writegate import gate_for
 
 T = TypeVar("T")
 
@@ -35,12 +43,15 @@ class SqliteStore(SqlStore):
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._appends = SqliteBulkAppend()
+        # Taken around every write transaction, so that writers of other processes (the
+        # loader, other API processes) are handed the database at once (see .writegate).
+        self._gate = gate_for(self.path)
         self._writer: GroupCommitter[sqlite3.Connection] = GroupCommitter(
             connect=self._connect_writer,
-            begin=lambda c: c.execute("BEGIN IMMEDIATE"),
+            begin=self._begin,
             savepoint=lambda c, sql: c.execute(sql),
-            commit=lambda c: c.execute("COMMIT"),
-            rollback=lambda c: c.execute("ROLLBACK") if c.in_transaction else None,
+            commit=self._commit,
+            rollback=self._rollback,
         )
 
     # -- connections ----------------------------------------------------------------------
@@ -54,6 +65,25 @@ class SqliteStore(SqlStore):
         conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
         conn.execute("PRAGMA foreign_keys=ON")
         return conn
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        self._gate.acquire()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._gate.release()
+            raise
+
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        conn.execute("COMMIT")  # if it fails, the rollback that follows lets the gate go
+        self._gate.release()
+
+    def _rollback(self, conn: sqlite3.Connection) -> None:
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        finally:
+            self._gate.release()
 
     def _connect_writer(self) -> sqlite3.Connection:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
