@@ -39,7 +39,7 @@ _MERGE_ENABLED = "commit.manifest-merge.enabled"
 _MIN_COUNT_TO_MERGE = "commit.manifest.min-count-to-merge"
 
 
-class _Transaction(Transaction):
+class CopyOnceTransaction(Transaction):
     """pyiceberg's transaction, copying the table metadata once per change, not once per read.
 
     `Transaction.table_metadata` deep-copies the metadata on every access: about 20 times per
@@ -214,7 +214,7 @@ def commit_files(
     Raises CommitFailedException or ValidationException when another commit got in first; the
     files stay on disk (the caller owns them).
     """
-    tx = _Transaction(table)
+    tx = CopyOnceTransaction(table)
     producer = RowLevelCommit(tx, table.io, properties)
     with producer:
         for data_file in removed or ():

@@ -27,7 +27,7 @@ from supplylake.lake.errors import CommitConflictError
 from supplylake.lake.fold import Folded
 from supplylake.lake.layout import POSITION_PROPERTY
 from supplylake.lake.locate import locate
-from supplylake.lake.snapshot import commit_files
+from supplylake.lake.snapshot import CopyOnceTransaction, commit_files
 from supplylake.schema.types import DatasetSchema
 
 T = TypeVar("T")
@@ -70,7 +70,7 @@ def commit_folded(table: Any, folded: Folded, schema: DatasetSchema, position: i
     properties = {POSITION_PROPERTY: str(position)}
     if not folded.removes:
         # Appends commute with every other commit: no validation, and pyiceberg merges manifests.
-        tx = table.transaction()
+        tx = CopyOnceTransaction(table)  # reads of its metadata copy it once, not each time
         producer = tx.update_snapshot(snapshot_properties=properties).merge_append()
         return _append(table, tx, producer, folded, position)
 
