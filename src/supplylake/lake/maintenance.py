@@ -14,9 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pyiceberg.manifest import DataFileContent
+from pyiceberg.table.update.snapshot import ExpireSnapshots
 
 from supplylake.lake import keyindex, manifests
 from supplylake.lake.compact import CompactResult
+from supplylake.lake.snapshot import CopyOnceTransaction
 
 # Index files younger than this are never swept: a compaction may be about to commit their files.
 _SWEEP_AGE_S = 3600
@@ -44,7 +46,10 @@ def expire_snapshots(table: Any, older_than: datetime, retain_last: int = 1) -> 
     retained = [s for s in table.snapshots() if s.snapshot_id not in expired_ids]
     gone, gone_data = _reachable(table, expired)
     still, still_data = _reachable(table, retained)
-    table.maintenance.expire_snapshots().by_ids(sorted(expired_ids)).commit()
+    # pyiceberg's own builder reads (deep-copies) the metadata once per snapshot id.
+    ExpireSnapshots(transaction=CopyOnceTransaction(table, autocommit=True)).by_ids(
+        sorted(expired_ids)
+    ).commit()
     for path in gone - still:
         with contextlib.suppress(FileNotFoundError):
             table.io.delete(path)

@@ -51,6 +51,10 @@ class CopyOnceTransaction(Transaction):
 
     @property
     def table_metadata(self) -> TableMetadata:
+        if not self._updates:
+            # Nothing staged: the loaded metadata itself (pyiceberg's models are frozen).
+            metadata: TableMetadata = self._table.metadata
+            return metadata
         memo = self._memo
         if memo is None or memo[0] is not self._table.metadata or memo[1] is not self._updates:
             memo = (self._table.metadata, self._updates, super().table_metadata)
