@@ -105,8 +105,6 @@ def loader(
     store = open_store(settings.resolved_database_url)
     lake = open_lake(settings)
     stop = threading.Event()
-    # The loop runs on a thread; the main thread only waits, so a signal's handler never runs
-    # inside the loop's own Event.wait (setting that Event there would deadlock on its lock).
     failed: list[BaseException] = []
 
     def work(*args: Any, **kwargs: Any) -> None:
@@ -133,16 +131,10 @@ def loader(
         },
         name="supplylake-loader",
     )
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     err.print(f"supplylake loader applying events from {redacted(settings.resolved_database_url)}")
-    worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.5)
+        run_until_signalled(worker, stop)
     finally:
-        stop.set()
-        worker.join()
         store.close()
         lake.close()
     if failed:
@@ -221,3 +213,29 @@ def _write(result: Any, fmt: Format, output: Path | None) -> None:
         sys.stdout.write(text)
     else:
         output.write_text(text)
+
+
+def run_until_signalled(worker: threading.Thread, stop: threading.Event) -> None:
+    """Start `worker` and wait for it; SIGINT or SIGTERM sets `stop`, and the worker ends.
+
+    The handlers only note the signal, and this main thread sets `stop`. Setting an Event takes
+    its lock: a handler that set it could be interrupted inside `set` by the next signal of a
+    burst (serve's SIGTERM, then the parent-death SIGTERM), whose handler would then wait for
+    that lock on the very thread that holds it, forever.
+    """
+    signalled: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, _frame: signalled.append(signum))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+            if signalled and not stop.is_set():
+                stop.set()
+    finally:
+        stop.set()
+        worker.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
