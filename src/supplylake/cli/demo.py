@@ -390,10 +390,12 @@ def demo(
         thread.join(15)
         return
     out.print("The server keeps running for the console; press Ctrl-C to stop it.")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # The handler only notes the signal: setting an Event there can deadlock under a burst of
+    # signals (see `lake.run_until_signalled`).
+    signalled: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: signalled.append(signum))
     try:
-        while thread.is_alive() and not stop.is_set():
+        while thread.is_alive() and not signalled:
             thread.join(0.5)
     except KeyboardInterrupt:
         pass
