@@ -81,7 +81,7 @@ def loader(
     ] = None,
 ) -> None:
     """Run the lake loader on its own (start `serve` with --no-loader), until stopped."""
-    from supplylake.loader.runner import follow_parent, standalone
+    from supplylake.loader.runner import follow_parent, settle_garbage_collector, standalone
     from supplylake.server import open_lake
     from supplylake.store import open_store
     from supplylake.store.urls import redacted
@@ -104,6 +104,7 @@ def loader(
     )
     store = open_store(settings.resolved_database_url)
     lake = open_lake(settings)
+    settle_garbage_collector()
     stop = threading.Event()
     failed: list[BaseException] = []
 

