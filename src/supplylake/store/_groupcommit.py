@@ -71,6 +71,7 @@ class GroupCommitter(Generic[C]):
         max_batch: int = 1000,
         name: str = "supplylake-writer",
         healthy: Callable[[C], bool] | None = None,
+        after_commit: Callable[[C], object] | None = None,
     ) -> None:
         self._connect = connect
         self._begin = begin
@@ -78,6 +79,7 @@ class GroupCommitter(Generic[C]):
         self._commit = commit
         self._rollback = rollback
         self._healthy = healthy
+        self._after_commit = after_commit
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -143,7 +145,17 @@ class GroupCommitter(Generic[C]):
                 _LoopResult.deliver([fut for _job, fut in batch])
                 if not committed:
                     self._reconnect_if_broken()
+                elif self._after_commit is not None:
+                    self._housekeeping()
         _close(self._conn)
+
+    def _housekeeping(self) -> None:
+        """``after_commit``, once a batch's callers have their answers: it delays no one."""
+        assert self._after_commit is not None
+        try:
+            self._after_commit(self._conn)
+        except Exception:
+            log.exception("store housekeeping after a commit failed; will try again")
 
     def _reconnect_if_broken(self) -> bool:
         """Replace a connection that broke (server restart, network); True if replaced."""
