@@ -1,8 +1,12 @@
 """Assemble and run the service: store, lake, background work, the ASGI app under uvicorn.
 
-``serve --workers N`` runs N API processes (uvicorn's workers, sharing one listening socket),
-each built by :func:`create_worker_app` from the ``SUPPLYLAKE_*`` variables that the supervisor
-process sets from its command line.
+``serve --workers N`` runs N API processes, each with its own socket on the port
+(:mod:`supplylake.workers`), each built by :func:`create_worker_app` from the ``SUPPLYLAKE_*``
+variables that the supervisor process sets from its command line. They share the store, on
+PostgreSQL as on SQLite: each process group-commits its own writes, and every write transaction
+is serialized with those of the other processes (on SQLite the write gate, then the write lock
+taken by ``BEGIN IMMEDIATE``; an advisory lock on PostgreSQL), so tokens, quotas, positions and
+the rate limits' buckets hold across processes.
 
 The loader runs in a process of its own that ``serve`` starts, restarts should it die, and
 stops on the way out (:class:`~supplylake.loader.runner.LoaderProcess`): one loader per
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +43,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("supplylake")
 
 _PURGE_EVERY_SECONDS = 300.0
+#: How long a thread of an API process of ``serve --workers`` may keep the GIL when another wants
+#: it (Python's default: 5 ms). The store's writer waits for the GIL between the statements of a
+#: transaction while it holds the database's write gate; beside threads validating large events
+#: those waits stretched every commit, and every other process waited for them. Measured in turns
+#: with 2 workers and 1 MiB events: 155-163k records/s at 1 ms, 150k at 5 ms. One process (no
+#: other process waits for its commits) did better with the default: 105-112k against 95-102k.
+_WORKER_SWITCH_INTERVAL_SECONDS = 0.001
 
 
 @dataclass
@@ -45,6 +57,10 @@ class Assembled:
     services: Services
     bootstrap: Bootstrap
     app: Starlette
+
+
+class PortUnavailable(RuntimeError):
+    """``serve --workers`` cannot bind its port (another program holds it, say)."""
 
 
 def open_lake(settings: Settings) -> Lake:
@@ -55,15 +71,18 @@ def open_lake(settings: Settings) -> Lake:
 
 
 def check_workers(settings: Settings) -> None:
-    """Refuse several API processes on SQLite (ValueError with what to do instead)."""
+    """Refuse a number of API processes below one (ValueError)."""
     if settings.workers < 1:
         raise ValueError(f"--workers must be at least 1, not {settings.workers}")
-    if settings.workers > 1 and not is_postgres(settings.resolved_database_url):
-        raise ValueError(
-            f"--workers {settings.workers} needs PostgreSQL: SQLite is served by one process. "
-            "Pass --database-url postgresql://user:password@host:port/database "
-            "(SUPPLYLAKE_DATABASE_URL), or run with --workers 1."
-        )
+
+
+def shares_buckets(settings: Settings) -> bool:
+    """Whether other API processes may serve the same instances, so rate limits live in the store.
+
+    On PostgreSQL other ``serve`` processes may share the database; on SQLite only this
+    ``serve``'s own workers do, and one process keeps the exact in-memory bucket.
+    """
+    return settings.workers > 1 or is_postgres(settings.resolved_database_url)
 
 
 def bootstrap(settings: Settings) -> Bootstrap:
@@ -87,12 +106,9 @@ def assemble(settings: Settings) -> Assembled:
         settings=settings,
         store=store,
         lake_factory=lambda: open_lake(settings),
-        # On PostgreSQL other processes may serve the same instances: share the buckets.
+        # Other processes may serve the same instances: then they share the buckets.
         limiter=limiter_for(
-            store,
-            settings.event_rate,
-            settings.event_burst,
-            shared=is_postgres(settings.resolved_database_url),
+            store, settings.event_rate, settings.event_burst, shared=shares_buckets(settings)
         ),
     )
     loops: list[asyncio.Task[Any]] = []
@@ -136,6 +152,7 @@ async def _purge_loop(services: Services) -> None:
 
 def create_worker_app() -> Starlette:
     """The app of one ``serve --workers`` process, from the ``SUPPLYLAKE_*`` environment."""
+    sys.setswitchinterval(_WORKER_SWITCH_INTERVAL_SECONDS)
     # The supervisor runs the loader; the workers only serve, and show its metrics.
     settings = Settings.from_env(loader=False)
     if Settings.from_env().loader:
@@ -154,25 +171,28 @@ def run(settings: Settings, app: Starlette) -> None:
 
 
 def run_workers(settings: Settings) -> None:
-    """``serve --workers N``: N API processes, and the loader on a thread of this one."""
+    """``serve --workers N``: N API processes, and the loader in a process of its own."""
     import os
 
-    import uvicorn
+    from supplylake.workers import Workers, reuse_port_socket, serve_worker
 
     check_workers(settings)
     # The workers are spawned: they read the settings of this command line from the environment.
     os.environ.update(settings.environment())
+    # Bound, not listening: a port another program holds fails here, once.
+    try:
+        held = reuse_port_socket(settings.host, settings.port)
+    except OSError as exc:
+        raise PortUnavailable(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
     loader = start_process(settings) if settings.loader else None
     try:
-        uvicorn.run(
-            "supplylake.server:create_worker_app",
-            factory=True,
-            workers=settings.workers,
-            **_uvicorn_options(settings),
-        )
+        options = _uvicorn_options(settings)
+        host, port = options.pop("host"), options.pop("port")
+        Workers(settings.workers, serve_worker, (host, port, options)).run()
     finally:
         if loader is not None:
             loader.stop()
+        held.close()
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:

@@ -387,23 +387,3 @@ def test_serve_with_workers_runs_several_api_processes_and_one_loader(
         assert last["event"]["datasetTargetDetails"]["datasetLoadExecution"]["status"] == (
             "SUCCEEDED"
         )
-
-
-def test_serve_refuses_workers_on_sqlite(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "supplylake",
-            "serve",
-            "--workers",
-            "2",
-            "--data-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 2
-    assert "needs PostgreSQL" in " ".join(done.stderr.split())

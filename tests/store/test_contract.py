@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 import subprocess
 import sys
@@ -465,6 +466,61 @@ class StoreContract:
             waiter.close()
             other.close()
 
+    # -- several processes on one database ------------------------------------------------
+    def test_appends_from_several_processes_share_tokens_quota_and_positions(
+        self, store: Store, store_url: str
+    ) -> None:
+        """Three processes, each with its own store (and group committer), append at once: every
+        token makes one event whichever process wins it, the quota counts every process's
+        events, positions are never handed out twice, and no append fails for the contention."""
+        store.create_instance(_instance(), {}, ARN, None)
+        tokens, untokened, quota = 40, 30, 40 + 3 * 30 - 10
+        args = [str(tokens), str(untokened), str(quota)]
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-c", _APPENDER, store_url, str(n), *args],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(3)
+        ]
+        try:
+            for child in children:  # each has opened its store and waits for the go
+                assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            for child in children:
+                assert child.stdin is not None
+                child.stdin.write("go\n")
+                child.stdin.flush()
+            done = [child.communicate(timeout=120) for child in children]
+        finally:
+            for child in children:
+                child.kill()
+        assert all(child.returncode == 0 for child in children), done
+        # Not even a batch had to be run again one append at a time (the writer logs that).
+        assert not any(err.strip() for _, err in done), [err for _, err in done]
+        answers = [json.loads(out) for out, _ in done]
+        outcomes = [a for answer in answers for a in answer]
+        assert {kind for kind, *_ in outcomes} <= {"ok", "PendingQuotaExceeded"}
+        by_token: dict[str, set[str]] = {}
+        accepted: dict[str, int] = {}
+        for kind, token, event_id, position, replayed in outcomes:
+            if kind != "ok":
+                continue
+            if token:
+                by_token.setdefault(token, set()).add(event_id)
+            if not replayed:
+                assert event_id not in accepted
+                accepted[event_id] = position
+        # One event per token, whichever process committed it first.
+        assert len(by_token) == tokens and all(len(ids) == 1 for ids in by_token.values())
+        # No position twice; the quota held across processes: 10 appends without a token lost.
+        assert len(set(accepted.values())) == len(accepted) == quota
+        assert sum(kind == "PendingQuotaExceeded" for kind, *_ in outcomes) == 10
+        stored = {e.event_id: e.position for e in store.list_events(INST, None, None, 1000)}
+        assert stored == accepted
+
     # -- shared token buckets -------------------------------------------------------------
     def test_token_bucket_starts_full_drains_and_refills(self, store: Store) -> None:
         t = 1000.0
@@ -495,6 +551,39 @@ leases = store.open_leases("holder")
 assert leases.try_acquire(sys.argv[2])
 print("held", flush=True)
 time.sleep(120)
+"""
+
+#: Appends from another process: every token of the test, in its own order, then events without
+#: a token, from 8 threads (so that its commits hold several), once told to go.
+_APPENDER = """
+import json, sys, threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from supplylake.schema.types import Operation
+from supplylake.store import open_store
+from supplylake.store.base import IdempotencyKey, NewEvent, StoreError
+
+url, me, tokens, untokened, quota = sys.argv[1], *map(int, sys.argv[2:])
+store = open_store(url)
+at = datetime(2026, 1, 1, tzinfo=UTC)
+def one(n):
+    token = f"tok-{n}" if n < tokens else ""
+    event = NewEvent(f"e-{me}-{n}", "11111111-2222-3333-4444-555555555555", "scn.data.dataset",
+                     "g", at, "default", "orders", Operation.UPSERT, "{}", at)
+    idem = IdempotencyKey("scope", token, "h", datetime.now(UTC) + timedelta(hours=1)) if token else None
+    try:
+        r = store.append_event(event, idem, quota).result()
+    except StoreError as exc:
+        return (type(exc).__name__, token, None, None, None)
+    return ("ok", token, r.event_id, r.position, r.replayed)
+order = list(range(tokens))
+order = order[me * 7:] + order[:me * 7]
+print("ready", flush=True)
+sys.stdin.readline()
+with ThreadPoolExecutor(8) as pool:
+    out = list(pool.map(one, order + list(range(tokens, tokens + untokened))))
+store.close()
+print(json.dumps(out))
 """
 
 
@@ -596,6 +685,25 @@ class TestSqliteStore(StoreContract):
             assert new.position > old.position
             pending = s.pending_events(DatasetRef(INST, "default", "orders"), 10)
             assert [e.data for e in pending] == ['{"id": "old"}', '{"id": "1"}']
+        finally:
+            s.close()
+
+    def test_the_writer_copies_the_wal_into_the_database_between_transactions(
+        self, tmp_path: Path
+    ) -> None:
+        # SQLite alone would checkpoint only past 64 MB of WAL, inside a commit.
+        s = SqliteStore(tmp_path / "store.db")
+        try:
+            s.create_instance(_instance(), {}, ARN, None)
+            payload = '{"id": "' + "x" * (1 << 20) + '"}'
+            for n in range(3):
+                s.append_event(replace(_event(n), data=payload), None, 100).result()
+                time.sleep(0.3)
+            s.append_event(_event(9), None, 100).result()  # the next commit checkpoints
+            deadline = time.monotonic() + 10
+            while (tmp_path / "store.db").stat().st_size < 3 << 20:
+                assert time.monotonic() < deadline, "the WAL was not checkpointed"
+                time.sleep(0.05)
         finally:
             s.close()
 

@@ -53,7 +53,7 @@ def serve(
         typer.Option(
             envvar="SUPPLYLAKE_WORKERS",
             show_default="1",
-            help="API processes sharing the port (more than one needs PostgreSQL).",
+            help="API processes sharing the port (2 uses both cores of a 2-core machine).",
         ),
     ] = None,
     loader: Annotated[
@@ -66,7 +66,7 @@ def serve(
     ] = True,
 ) -> None:
     """Run the API server (and, by default, the lake loader)."""
-    from supplylake.server import assemble, bootstrap, run, run_workers
+    from supplylake.server import PortUnavailable, assemble, bootstrap, run, run_workers
 
     settings = Settings.from_env(
         host=host,
@@ -102,7 +102,11 @@ def serve(
     if settings.workers == 1:
         run(settings, assembled.app)
     else:
-        run_workers(settings)
+        try:
+            run_workers(settings)
+        except PortUnavailable as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,8 +3,8 @@
 Every API request needs its access key and most need their instance; reading them from the store
 each time was a fifth of a small request's cost. An entry is used for at most ``ttl`` seconds
 (``cache_seconds``, 1 s by default), then read again. So a change made by another process (``keys
-revoke`` from the CLI, another API worker on PostgreSQL) takes effect within ``ttl`` seconds, like
-IAM's eventual consistency. A change made through this process's own store takes effect at once:
+revoke`` from the CLI, another API process of ``serve --workers``) takes effect within ``ttl``
+seconds, like IAM's eventual consistency. A change made through this process's own store takes effect at once:
 every write through it bumps ``Store.changes``, and an entry read before the bump is not used.
 
 Misses are not kept: an unknown key or instance is asked for again every time, so a key created

@@ -1,9 +1,9 @@
 """Per-instance rate limits (token buckets): in memory, or shared by every API process.
 
-With PostgreSQL several API processes serve one instance, so its bucket lives in the store
-(:class:`SharedRateLimiter`). Asking the store for every request would put a write transaction on
-the hot path; instead each process takes a slice of tokens at a time (about 0.1 s of the rate)
-and spends it locally. The approximation, per instance:
+When several API processes serve one instance (``serve --workers``, or several servers on
+PostgreSQL), its bucket lives in the store (:class:`SharedRateLimiter`). Asking the store for
+every request would put a write transaction on the hot path; instead each process takes a slice
+of tokens at a time (about 0.1 s of the rate) and spends it locally. The approximation, per instance:
 
 - never more admitted than the shared bucket gives out, in total;
 - a process can hold at most one slice taken but unspent. Unspent tokens are dropped after
