@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -8,6 +9,7 @@ from supplylake.schema.asc import ASC_INTERNAL_FIELDS, CONNECTION_ID, asc_datase
 from supplylake.schema.records import (
     RecordError,
     arrow_schema,
+    check_records,
     parse_records,
     records_to_arrow,
     validate_records,
@@ -424,3 +426,33 @@ def test_unvalidated_values_fail_the_conversion(record, match):
 def test_no_records_make_an_empty_table():
     table = records_to_arrow([], SCHEMA)
     assert table.num_rows == 0 and table.schema == arrow_schema(SCHEMA)
+
+
+# check_records: the column-at-a-time check of event data
+
+
+def test_check_records_accepts_many_records_of_one_layout_with_nulls_where_allowed():
+    rows = [dict(GOOD, id=f"r{i}", line=i, note=None if i % 3 else "x") for i in range(50)]
+    rows[7] = {"qty": 1, "id": "other order", "line": None}  # another layout, nulls allowed
+    check_records(json.dumps(rows), SCHEMA, Operation.APPEND, internal_fields=NONE)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "rule"),
+    [
+        ("line", 2**31, "type"),  # INT out of range
+        ("seq", True, "type"),  # a boolean is no LONG
+        ("qty", 2**53 + 1, "type"),  # no double holds it exactly
+        ("qty", None, "null"),  # required
+        ("id", None, "null"),  # a required string
+        ("note", ["x"], "type"),
+        ("order_date", "2024-02-30", "type"),
+        ("order_date", "2024-01-02T03", "type"),
+    ],
+)
+def test_check_records_names_the_one_bad_value_among_many(field, value, rule):
+    rows = [dict(GOOD, id=f"r{i}") for i in range(40)]
+    rows[23][field] = value
+    with pytest.raises(RecordError) as info:
+        check_records(json.dumps(rows), SCHEMA, Operation.APPEND, internal_fields=NONE)
+    assert [(f.index, f.field, f.rule) for f in info.value.failures] == [(23, field, rule)]

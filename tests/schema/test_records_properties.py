@@ -1,5 +1,6 @@
 """Properties: valid records pass and survive the trip to Arrow; any one mutation is caught."""
 
+import json
 from typing import Any
 
 import orjson
@@ -8,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supplylake.schema.records import RecordError, parse_records, records_to_arrow, validate_records
+from supplylake.schema.records import (
+    RecordError,
+    check_records,
+    parse_records,
+    records_to_arrow,
+    validate_records,
+)
 from supplylake.schema.types import DatasetSchema, FieldType, Operation
 
 from .strategies import NAMES, schemas, timestamps, values
@@ -152,3 +159,44 @@ def test_the_struct_path_agrees_with_the_column_path(case, data):
         assert fast is not None and fast.equals(slow)
     else:
         assert fast is None
+
+
+def _outcome(run: Any) -> Any:
+    try:
+        run()
+    except RecordError as exc:
+        return exc.message, [(f.index, f.field, f.rule) for f in exc.failures]
+    return "ok"
+
+
+@settings(deadline=None, max_examples=400)
+@given(cases(), st.data())
+def test_check_records_gives_the_verdict_and_message_of_validate_records(case, data):
+    """check_records judges event data a column at a time: valid or not (any of the mutations
+    above, in some records), it must say exactly what validate_records says of the parsed data."""
+    schema, operation, text, _ = case
+    records = parse_records(text)
+    # Many records of one layout, as clients send them, so that the column check has its say
+    # (from 32 records on).
+    records = [dict(r) for r in records for _ in range(data.draw(st.integers(1, 8)))]
+    records = [dict(r) for r in records * (32 // len(records) + 1)]
+    for _ in range(data.draw(st.integers(0, 2))):
+        record = records[data.draw(st.integers(0, len(records) - 1))]
+        kind = data.draw(st.sampled_from(["type", "null", "unknown", "missing"]))
+        name = data.draw(st.sampled_from([f.name for f in schema.fields]))
+        if kind == "type":
+            record[name] = data.draw(wrong_values(schema.field(name).type))  # type: ignore[union-attr]
+        elif kind == "null":
+            record[name] = None
+        elif kind == "unknown":
+            record[data.draw(NAMES.filter(lambda n: schema.field(n) is None))] = 1
+        else:
+            record.pop(name, None)
+    text = json.dumps(records)  # orjson would refuse integers beyond 64 bits
+    internal = data.draw(st.sets(st.sampled_from([f.name for f in schema.fields]), max_size=1))
+    internal = frozenset(internal)
+    expected = _outcome(
+        lambda: validate_records(parse_records(text), schema, operation, internal_fields=internal)
+    )
+    got = _outcome(lambda: check_records(text, schema, operation, internal_fields=internal))
+    assert got == expected

@@ -1,4 +1,5 @@
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,23 @@ def test_a_batch_is_fine_exactly_when_each_value_is(good, other):
     batch = [text for text, _ in good] + other
     assert timestamps_ok(batch) == all(timestamp_ok(v) for v in batch)
     assert timestamps_ok([text for text, _ in good])
+
+
+@settings(deadline=None)
+@given(timestamps(), st.integers(1, 50), st.integers(0, 49), st.text(max_size=30))
+def test_a_batch_of_one_spelling_is_fine_exactly_when_each_value_is(good, count, at, other):
+    # Values spelled alike are checked with one comparison; one odd value among them counts.
+    batch = [good[0]] * count
+    assert timestamps_ok(batch)
+    batch[at % count] = other
+    assert timestamps_ok(batch) == timestamp_ok(other)
+
+
+@pytest.mark.parametrize(
+    "odd", ["2024-01-02\n2024-01-02", "2024-02-30", "2024-01-02T24:00", "0000-01-01", ""]
+)
+def test_one_wrong_value_among_values_spelled_alike_fails_the_batch(odd):
+    assert not timestamps_ok(["2024-01-02"] * 10 + [odd] + ["2024-01-02"] * 10)
 
 
 @settings(deadline=None)

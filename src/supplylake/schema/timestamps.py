@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 import pyarrow as pa
@@ -41,7 +42,13 @@ def timestamps_ok(values: list[str]) -> bool:
         return False
     # fromisoformat alone would also take forms we do not (week dates, basic format, any
     # separator, more than six fraction digits, which it truncates), so the layout comes first.
-    if not _LAYOUTS.issuperset(joined.encode().translate(_DIGITS_AS_ZERO).split(b"\n")):
+    layouts = joined.encode().translate(_DIGITS_AS_ZERO)
+    end = layouts.find(b"\n")
+    first = layouts if end < 0 else layouts[:end]
+    # Mostly every value is spelled alike: then one comparison of bytes checks them all.
+    if not (
+        first in _LAYOUTS and layouts == b"\n".join(repeat(first, len(values)))
+    ) and not _LAYOUTS.issuperset(layouts.split(b"\n")):
         return False
     try:
         deque(map(datetime.fromisoformat, values), maxlen=0)

@@ -14,7 +14,7 @@ from supplylake.aws.errors import (
     ValidationException,
 )
 from supplylake.schema.asc import ASC_NAMESPACE, CONNECTION_ID, asc_datasets, asc_event_types
-from supplylake.schema.records import RecordError, parse_records, validate_records
+from supplylake.schema.records import RecordError, check_records
 from supplylake.schema.types import DatasetSchema, Operation
 from supplylake.service.core import (
     RequestContext,
@@ -92,7 +92,7 @@ def _target(
 def _check_records(data: str, schema: DatasetSchema, op: Operation, namespace: str) -> None:
     internal = _ASC_INTERNAL if namespace == ASC_NAMESPACE else _NO_INTERNAL
     try:
-        validate_records(parse_records(data), schema, op, internal_fields=internal)
+        check_records(data, schema, op, internal_fields=internal)
     except RecordError as exc:
         raise ValidationException(str(exc)) from None
 
