@@ -1,10 +1,13 @@
 """Intake throughput and latency of SendDataIntegrationEvent, against one real server.
 
-Run: ``uv run python bench/bench_intake.py [--duration 10] [--processes 2] [--connections 64]``.
+Run: ``uv run python bench/bench_intake.py [--duration 10] [--processes 2] [--connections 64]
+[--workers 1]``.
 
 One ``supplylake serve`` on loopback, with rate limits and the pending quota out of the way and the
 loader off (``loader=false``), so only intake is measured: read, verify SigV4, parse, validate,
-commit durably to SQLite (group commit), answer. Phases, each with a warm-up that is not counted:
+commit durably to SQLite (group commit), answer. With ``--workers N`` it runs N API processes
+(``serve --workers N``) on the one SQLite database, and the server CPU is summed over them.
+Phases, each on the same server, with a warm-up that is not counted:
 
   (c)  GET /health, signed like the rest: the floor of the HTTP stack
   (a)  one ~1 KB inbound_order_line record per event, closed loop
@@ -78,11 +81,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds not counted per phase")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--connections", type=int, default=64, help="for (c), (a) and (a')")
-    parser.add_argument("--bulk-connections", type=int, default=8, help="for (b)")
+    parser.add_argument(
+        "--bulk-connections", type=int, default=None, help="for (b); 8 per API process"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="API processes (serve --workers)")
     args = parser.parse_args()
+    # The kernel spreads connections over the processes by a hash of their addresses: with a
+    # few connections one process may get most of them.
+    bulk_connections = args.bulk_connections or 8 * args.workers
+    settings = {**SERVER_SETTINGS, "workers": args.workers}
 
     print(f"supplylake intake benchmark: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
-    print(f"server settings: {SERVER_SETTINGS}")
+    print(f"server settings: {settings}")
     print("loader off: only intake is measured (durable commit to SQLite, no Iceberg load)")
     print(
         f"load generator: {args.processes} processes, SigV4-signed HTTP/1.1 keep-alive; "
@@ -90,7 +100,7 @@ def main() -> None:
     )
     tag = f"bench-{int(time.time())}"
     results: list[PhaseResult] = []
-    with running_server(**SERVER_SETTINGS) as server:
+    with running_server(**settings) as server:
         assert server.process is not None
         target = Target("127.0.0.1", server.port, server.access_key_id, server.secret_access_key)
         instance_id = _active_instance(server.client())
@@ -103,6 +113,8 @@ def main() -> None:
             "duration": args.duration,
             "warmup": args.warmup,
             "server_pid": server.process.pid,
+            # serve's own process, and its API processes with --workers (the loader is off).
+            "server_children": True,
         }
         phases: list[tuple[str, Workload, dict[str, Any]]] = [
             ("(c) GET /health (signed)", health, {"connections": args.connections}),
@@ -124,7 +136,7 @@ def main() -> None:
         )
         print(results[-1].summary(), flush=True)
         results.append(
-            run_phase("(b) 1 MiB arrays", target, bulk, connections=args.bulk_connections, **common)
+            run_phase("(b) 1 MiB arrays", target, bulk, connections=bulk_connections, **common)
         )
         print(results[-1].summary(), flush=True)
 

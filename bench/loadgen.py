@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from _workloads import Factory, Target, Workload, factory
+from supplylake.testing import child_pids
 
 LOOPBACK = ("127.0.0.1", "localhost")
 #: How long in-flight requests may take to finish once a phase is over.
@@ -364,6 +365,16 @@ def _process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _server_cpu_seconds(pid: int, children: bool) -> dict[int, float]:
+    """CPU seconds of the server process and, with ``children``, of each of its children
+    (``serve --workers``: the API processes), by pid."""
+    out: dict[int, float] = {}
+    for each in [pid, *child_pids(pid)] if children else [pid]:
+        with contextlib.suppress(OSError, ValueError, IndexError):  # it may have just exited
+            out[each] = _process_cpu_seconds(each)
+    return out
+
+
 def _machine_busy_seconds() -> float:
     with open("/proc/stat") as f:
         ticks = [int(v) for v in f.readline().split()[1:]]
@@ -382,8 +393,13 @@ def run_phase(
     warmup: float = 2.0,
     rate: float | None = None,
     server_pid: int | None = None,
+    server_children: bool = False,
 ) -> PhaseResult:
-    """Drive ``target`` with ``workload`` from ``processes`` processes; bounded in time."""
+    """Drive ``target`` with ``workload`` from ``processes`` processes; bounded in time.
+
+    The server's CPU is that of ``server_pid``, plus that of its child processes with
+    ``server_children`` (the API processes of ``serve --workers``).
+    """
     if target.host not in LOOPBACK:
         raise ValueError(f"the load generator only targets loopback, not {target.host!r}")
     if connections < processes:
@@ -415,12 +431,14 @@ def run_phase(
         except threading.BrokenBarrierError:
             raise RuntimeError(f"load generator processes failed: {_errors(results)}") from None
         time.sleep(warmup)
-        server_cpu = _process_cpu_seconds(server_pid) if server_pid else 0.0
+        server_cpu = _server_cpu_seconds(server_pid, server_children) if server_pid else {}
         machine = _machine_busy_seconds()
         time.sleep(duration)
-        server_cores = (
-            (_process_cpu_seconds(server_pid) - server_cpu) / duration if server_pid else None
-        )
+        server_cores = None
+        if server_pid:
+            # A process that started during the phase counts from zero.
+            after = _server_cpu_seconds(server_pid, server_children)
+            server_cores = sum(t - server_cpu.get(p, 0.0) for p, t in after.items()) / duration
         machine_cores = (_machine_busy_seconds() - machine) / duration
         tallies: list[_Tally] = []
         for _ in workers:
