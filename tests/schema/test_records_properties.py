@@ -12,11 +12,12 @@ from hypothesis import strategies as st
 from supplylake.schema.records import (
     RecordError,
     check_records,
+    json_to_arrow,
     parse_records,
     records_to_arrow,
     validate_records,
 )
-from supplylake.schema.types import DatasetSchema, FieldType, Operation
+from supplylake.schema.types import DatasetSchema, Field, FieldType, Operation
 
 from .strategies import NAMES, schemas, timestamps, values
 
@@ -200,3 +201,64 @@ def test_check_records_gives_the_verdict_and_message_of_validate_records(case, d
     )
     got = _outcome(lambda: check_records(text, schema, operation, internal_fields=internal))
     assert got == expected
+
+
+@st.composite
+def event_texts(draw: st.DrawFn, records: list[dict[str, Any]]) -> list[str]:
+    """The records spread over events as a client may send them: arrays or single objects,
+    compact or indented (line breaks between tokens)."""
+    texts, i = [], 0
+    while i < len(records):
+        n = draw(st.integers(1, len(records) - i))
+        part = records[i : i + n]
+        i += n
+        value: Any = part[0] if n == 1 and draw(st.booleans()) else part
+        indent = draw(st.sampled_from([None, 2]))
+        texts.append(json.dumps(value, indent=indent, ensure_ascii=draw(st.booleans())))
+    return texts
+
+
+@settings(deadline=None)
+@given(cases(), st.data())
+def test_the_json_reader_path_gives_the_table_of_the_records(case, data):
+    schema, operation, text, _rows = case
+    records = parse_records(text)
+    texts = data.draw(event_texts(records))
+    checked = data.draw(st.booleans())
+    fill = {}
+    if (
+        schema.fields
+        and not schema.fields[-1].required
+        and schema.fields[-1].type is FieldType.STRING
+    ):
+        fill = data.draw(st.sampled_from([{}, {schema.fields[-1].name: "filled"}]))
+    expected = records_to_arrow(records, schema, operation=operation, fill=fill, checked=checked)
+    got = json_to_arrow(texts, schema, operation=operation, fill=fill, checked=checked)
+    assert got is not None
+    assert got.schema == expected.schema
+    assert got.equals(expected)
+
+
+def test_the_json_reader_path_declines_what_it_cannot_vouch_for():
+    schema = DatasetSchema(
+        "t",
+        (
+            Field("id", FieldType.INT, required=True),
+            Field("at", FieldType.TIMESTAMP),
+            Field("name", FieldType.STRING),
+        ),
+    )
+    good = '[{"id": 1, "at": "2026-01-02T03:04:05+02:00", "name": "a"}]'
+    assert json_to_arrow([good], schema) is not None
+    for bad in (
+        '[{"id": 2.0}]',  # not an integer
+        '[{"id": true}]',
+        '[{"id": 1, "name": 5}]',
+        '[{"name": "no id"}]',  # a required field without a value
+        '[{"id": 1, "at": "yesterday"}]',
+        '[{"id": 1}',  # not JSON
+        '"text"',
+        "",
+    ):
+        # The loader then parses the records and converts them as before, or says why not.
+        assert json_to_arrow([good, bad], schema) is None, bad

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,8 +22,8 @@ from supplylake.lake.catalog import Lake
 from supplylake.lake.errors import CommitConflictError
 from supplylake.lake.fold import Change
 from supplylake.schema.asc import ASC_NAMESPACE, CONNECTION_ID, asc_datasets
-from supplylake.schema.records import RecordError, parse_records, records_to_arrow
-from supplylake.schema.types import DatasetSchema
+from supplylake.schema.records import RecordError, json_to_arrow, parse_records, records_to_arrow
+from supplylake.schema.types import DatasetSchema, Operation
 from supplylake.store.base import DatasetRef, Event, LeaseLost, Outcome, Store
 
 log = logging.getLogger(__name__)
@@ -146,28 +146,64 @@ def _convert(
 ) -> Change | str:
     """The run's records as one Change (folding treats it as its events in order), or why not.
 
-    Records are parsed and converted a chunk at a time: parsed JSON takes several times the
-    memory of its text, Arrow about the same.
+    Events are converted a few MiB of text at a time, by pyarrow's JSON reader
+    straight to Arrow (`json_to_arrow`); what it cannot take is parsed into Python records
+    and converted as before, which also says what is wrong.
     """
     operation = run[0].operation
     chunks: list[pa.Table] = []
-    records: list[dict[str, Any]] = []
     try:
-        for n, ev in enumerate(run):
-            records += parse_records(ev.data or "")
-            if len(records) >= _CHUNK_RECORDS or n == len(run) - 1:
-                chunks.append(
-                    records_to_arrow(
-                        records, schema, fill=fill, operation=operation, checked=checked
-                    )
-                )
-                records = []
+        for events in _by_text_size(run, _CHUNK_CHARS):
+            texts = [ev.data or "" for ev in events]
+            table = json_to_arrow(texts, schema, fill=fill, operation=operation, checked=checked)
+            if table is None:
+                table = _convert_parsed(texts, schema, fill, operation, checked)
+            chunks.append(table)
     except (RecordError, ValueError, TypeError) as exc:
         # The dataset's schema no longer fits (for example it was deleted and created again).
         return f"The records do not fit {where}: {exc}"
     rows = chunks[0] if len(chunks) == 1 else pa.concat_tables(chunks)
     return Change(operation, rows)
 
+
+def _by_text_size(events: list[Event], chars: int) -> Iterator[list[Event]]:
+    """Consecutive groups of ``events`` of about ``chars`` characters of data (one at least)."""
+    group: list[Event] = []
+    size = 0
+    for ev in events:
+        group.append(ev)
+        size += len(ev.data or "")
+        if size >= chars:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
+def _convert_parsed(
+    texts: list[str],
+    schema: DatasetSchema,
+    fill: dict[str, str] | None,
+    operation: Operation,
+    checked: bool,
+) -> pa.Table:
+    """Records parsed into Python, then converted: parsed JSON takes several times the memory of
+    its text, so a chunk of records at a time."""
+    chunks: list[pa.Table] = []
+    records: list[dict[str, Any]] = []
+    for n, text in enumerate(texts):
+        records += parse_records(text)
+        if len(records) >= _CHUNK_RECORDS or n == len(texts) - 1:
+            chunks.append(
+                records_to_arrow(records, schema, fill=fill, operation=operation, checked=checked)
+            )
+            records = []
+    return chunks[0] if len(chunks) == 1 else pa.concat_tables(chunks)
+
+
+#: Characters of event data converted at once by pyarrow's JSON reader (its Arrow is about
+#: as large; the text is already in memory).
+_CHUNK_CHARS = 8 << 20
 
 #: Records parsed before they are converted to Arrow (about 5 MB of JSON for wide records).
 _CHUNK_RECORDS = 5_000
