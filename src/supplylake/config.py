@@ -49,7 +49,7 @@ class Settings:
     cache_seconds: float = 1.0
     #: Seconds an instance spends in Initializing or Deleting (AWS does this asynchronously).
     instance_transition_seconds: float = 0.2
-    #: API processes of ``serve`` (more than one needs PostgreSQL).
+    #: API processes of ``serve``, each binding the port (``SO_REUSEPORT``), on SQLite or PostgreSQL.
     workers: int = 1
     #: Run the lake loader with ``serve`` (in a process of its own, started and stopped by it).
     loader: bool = True
