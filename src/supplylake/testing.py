@@ -79,16 +79,8 @@ class ServerHandle:
         return self.client_for(self.access_key_id, self.secret_access_key, **config)
 
     def client_for(self, access_key_id: str, secret_access_key: str, **config: Any) -> Any:
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client(
-            "supplychain",
-            endpoint_url=self.endpoint,
-            region_name=self.region,
-            aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key,
-            config=Config(retries={"max_attempts": 1}, **config),
+        return supplychain_client(
+            self.endpoint, access_key_id, secret_access_key, region=self.region, **config
         )
 
     def create_key(self, *args: str) -> tuple[str, str]:
@@ -182,6 +174,28 @@ class ServerHandle:
         if self.log_path is None or not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def supplychain_client(
+    endpoint: str,
+    access_key_id: str,
+    secret_access_key: str,
+    region: str = "us-east-1",
+    **config: Any,
+) -> Any:
+    """A boto3 ``supplychain`` client of ``endpoint`` that does not retry; ``config`` goes to
+    botocore's Config (timeouts, pool size). Plain arguments, so client processes can make one."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "supplychain",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+        config=Config(retries={"max_attempts": 1}, **config),
+    )
 
 
 @contextlib.contextmanager

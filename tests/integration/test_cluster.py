@@ -24,10 +24,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
-from supplylake.testing import ACCOUNT_ID, ServerHandle, child_pids, free_port
+from supplylake.testing import ACCOUNT_ID, ServerHandle, child_pids, free_port, supplychain_client
 from tests.integration.helpers import active_instance
 
 pytestmark = pytest.mark.slow
@@ -52,16 +51,7 @@ def _schema() -> dict[str, Any]:
 
 
 def _client(endpoint: str, key: str, secret: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        "supplychain",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10),
-    )
+    return supplychain_client(endpoint, key, secret, connect_timeout=2, read_timeout=10)
 
 
 def _sender(

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from supplylake.schema.types import Operation
 from supplylake.store.sqlite import SqliteStore
-from supplylake.testing import ServerHandle, running_server
+from supplylake.testing import ServerHandle, running_server, supplychain_client
 from tests.integration.helpers import active_instance
 
 pytestmark = pytest.mark.slow
@@ -36,16 +35,7 @@ SCHEMA = {
 
 
 def _client(endpoint: str, key: str, secret: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        "supplychain",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10),
-    )
+    return supplychain_client(endpoint, key, secret, connect_timeout=2, read_timeout=10)
 
 
 def _sender(

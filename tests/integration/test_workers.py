@@ -22,10 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from supplylake.testing import ServerHandle, child_pids, free_port, running_server
+from supplylake.testing import (
+    ServerHandle,
+    child_pids,
+    free_port,
+    running_server,
+    supplychain_client,
+)
 from tests.integration.helpers import active_instance
 
 SENDERS = 3
@@ -33,16 +38,7 @@ TOKENS = 60
 
 
 def _client(endpoint: str, key: str, secret: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        "supplychain",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        config=Config(retries={"max_attempts": 1}, read_timeout=30, max_pool_connections=8),
-    )
+    return supplychain_client(endpoint, key, secret, read_timeout=30, max_pool_connections=8)
 
 
 def _token(n: int) -> str:
