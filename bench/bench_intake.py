@@ -25,6 +25,7 @@ import sys
 import time
 from typing import Any
 
+from _lake_bench import active_instance
 from _workloads import Target, Workload
 from loadgen import PhaseResult, run_phase, send_once
 from supplylake.testing import running_server
@@ -35,16 +36,6 @@ SERVER_SETTINGS: dict[str, Any] = {
     "max_pending_events": 10**9,
     "loader": "false",
 }
-
-
-def _active_instance(client: Any) -> str:
-    instance_id: str = client.create_instance(instanceName="bench-intake")["instance"]["instanceId"]
-    deadline = time.monotonic() + 30
-    while client.get_instance(instanceId=instance_id)["instance"]["state"] != "Active":
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"instance {instance_id} did not become Active")
-        time.sleep(0.05)
-    return instance_id
 
 
 def _check_signing(target: Target, workloads: list[Workload]) -> None:
@@ -103,7 +94,7 @@ def main() -> None:
     with running_server(**settings) as server:
         assert server.process is not None
         target = Target("127.0.0.1", server.port, server.access_key_id, server.secret_access_key)
-        instance_id = _active_instance(server.client())
+        instance_id = active_instance(server.client(), "bench-intake")
         health = Workload("health")
         event = Workload("event", instance_id, tag=f"{tag}-a")
         bulk = Workload("bulk", instance_id, tag=f"{tag}-b")

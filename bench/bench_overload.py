@@ -32,6 +32,7 @@ import sys
 import time
 from typing import Any
 
+from _lake_bench import active_instance
 from _workloads import Target, Workload
 from loadgen import PhaseResult, run_phase, send_once
 from supplylake.testing import ServerHandle, child_pids, running_server
@@ -68,18 +69,6 @@ def _memory(server: ServerHandle) -> dict[str, dict[str, float]]:
         with contextlib.suppress(OSError):  # it may have just exited
             out[f"child{n}"] = {k: v / 1024 for k, v in _status_kib(child).items()}
     return out
-
-
-def _active_instance(client: Any) -> str:
-    instance_id: str = client.create_instance(instanceName="bench-overload")["instance"][
-        "instanceId"
-    ]
-    deadline = time.monotonic() + 30
-    while client.get_instance(instanceId=instance_id)["instance"]["state"] != "Active":
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"instance {instance_id} did not become Active")
-        time.sleep(0.05)
-    return instance_id
 
 
 def _stored(server: ServerHandle, instance_id: str) -> tuple[int, int]:
@@ -177,7 +166,7 @@ def overload(
         assert server.process is not None
         client = server.client(connect_timeout=5, read_timeout=60)
         target = Target("127.0.0.1", server.port, server.access_key_id, server.secret_access_key)
-        instance_id = _active_instance(client)
+        instance_id = active_instance(client, "bench-overload")
         workload = Workload("event", instance_id, tag=f"overload-{int(time.time())}")
         status, code, body = send_once(target, workload)
         if status != 200:
