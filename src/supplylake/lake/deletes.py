@@ -10,9 +10,7 @@ reference this one data file".
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
@@ -21,6 +19,8 @@ import pyarrow.parquet as pq
 from pyiceberg.conversions import to_bytes
 from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 from pyiceberg.types import LongType, StringType
+
+from supplylake.lake.lru import Lru
 
 FILE_PATH_ID = 2147483546
 POS_ID = 2147483545
@@ -100,11 +100,9 @@ def write_position_deletes(
 
 def positions_in(io: Any, delete_file: DataFile) -> dict[str, frozenset[int]]:
     """The positions `delete_file` removes, by data file path (cached: delete files never change)."""
-    with _lock:
-        cached = _cache.get(delete_file.file_path)
-        if cached is not None:
-            _cache.move_to_end(delete_file.file_path)
-            return cached
+    cached = _cache.get(delete_file.file_path)
+    if cached is not None:
+        return cached
     with io.new_input(delete_file.file_path).open() as stream:
         table = pq.read_table(stream, columns=["file_path", "pos"])
     grouped = table.group_by("file_path").aggregate([("pos", "list")])
@@ -129,17 +127,11 @@ def deleted_positions(io: Any, data_file_path: str, delete_files: Iterable[DataF
 
 
 def remember(path: str, positions: dict[str, frozenset[int]]) -> None:
-    with _lock:
-        _cache[path] = positions
-        _cache.move_to_end(path)
-        while len(_cache) > _CACHED_FILES:
-            _cache.popitem(last=False)
+    _cache.put(path, positions)
 
 
 def forget_cached() -> None:
-    with _lock:
-        _cache.clear()
+    _cache.clear()
 
 
-_lock = threading.Lock()
-_cache: OrderedDict[str, dict[str, frozenset[int]]] = OrderedDict()
+_cache: Lru[str, dict[str, frozenset[int]]] = Lru(_CACHED_FILES)

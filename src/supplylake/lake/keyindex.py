@@ -21,11 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 import uuid
 import zlib
 from bisect import bisect_left
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
@@ -36,6 +34,7 @@ from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.table import FileScanTask
 
 from supplylake.lake.keys import encode_primary_keys, hash_keys
+from supplylake.lake.lru import Lru
 
 _FORMAT = 1
 _META = b"supplylake.keys"
@@ -87,11 +86,9 @@ class KeySegment:
 def segment_for(table: Any, data_file: Any, primary_keys: Sequence[str]) -> KeySegment:
     """The index of `data_file` (a DataFile of `table`): cached, loaded, or built and stored."""
     cache_key = (data_file.file_path, tuple(primary_keys))
-    with _lock:
-        cached = _cache.get(cache_key)
-        if cached is not None:
-            _cache.move_to_end(cache_key)
-            return cached
+    cached = _cache.get(cache_key)
+    if cached is not None:
+        return cached
     path = segment_path(table.location(), data_file.file_path)
     segment = _load(table.io, path, data_file.file_path, data_file.record_count, primary_keys)
     if segment is None:
@@ -102,8 +99,7 @@ def segment_for(table: Any, data_file: Any, primary_keys: Sequence[str]) -> KeyS
 
 
 def is_cached(data_file_path: str, primary_keys: Sequence[str]) -> bool:
-    with _lock:
-        return (data_file_path, tuple(primary_keys)) in _cache
+    return (data_file_path, tuple(primary_keys)) in _cache
 
 
 def store_segment(
@@ -143,10 +139,9 @@ def segment_path(table_location: str, data_file_path: str) -> str:
 
 def remove_segments(io: Any, table_location: str, data_file_paths: Iterable[str]) -> None:
     """Delete the index files of data files that are gone (expired or never committed)."""
-    for data_file_path in data_file_paths:
-        with _lock:
-            for key in [k for k in _cache if k[0] == data_file_path]:
-                del _cache[key]
+    gone = set(data_file_paths)
+    _cache.discard(lambda key: key[0] not in gone)
+    for data_file_path in gone:
         path = segment_path(table_location, data_file_path)
         local = _local(path)
         try:
@@ -160,20 +155,14 @@ def remove_segments(io: Any, table_location: str, data_file_paths: Iterable[str]
 
 def forget_cached() -> None:
     """Drop the in-process cache, as a new process starts (tests use it)."""
-    with _lock:
-        _cache.clear()
+    _cache.clear()
 
 
-_lock = threading.Lock()
-_cache: OrderedDict[tuple[str, tuple[str, ...]], KeySegment] = OrderedDict()
+_cache: Lru[tuple[str, tuple[str, ...]], KeySegment] = Lru(_CACHED_FILES)
 
 
 def _remember(key: tuple[str, tuple[str, ...]], segment: KeySegment) -> None:
-    with _lock:
-        _cache[key] = segment
-        _cache.move_to_end(key)
-        while len(_cache) > _CACHED_FILES:
-            _cache.popitem(last=False)
+    _cache.put(key, segment)
 
 
 def _load(

@@ -10,50 +10,31 @@ entries. Callers must not change what they get.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Any
+
+from supplylake.lake.lru import Lru
 
 #: Most manifest entries kept (a DataFile with its column statistics is a few KB).
 MAX_ENTRIES = 20_000
 
-_lock = threading.Lock()
-_lists: OrderedDict[str, list[Any]] = OrderedDict()
-_entries: OrderedDict[str, list[Any]] = OrderedDict()
-_held = 0
+#: Manifest lists by path, and the live entries of manifests by path, weighed by their number.
+_lists: Lru[str, list[Any]] = Lru(MAX_ENTRIES // 10)
+_entries: Lru[str, list[Any]] = Lru(MAX_ENTRIES, weight=len)
 
 
 def manifests(table: Any, snapshot: Any) -> list[Any]:
     """The manifest files of ``snapshot`` (its manifest list)."""
-    path = snapshot.manifest_list
-    with _lock:
-        found = _lists.get(path)
-        if found is not None:
-            _lists.move_to_end(path)
-            return found
-    found = list(snapshot.manifests(table.io))
-    with _lock:
-        _lists[path] = found
-        while len(_lists) > MAX_ENTRIES // 10:
-            _lists.popitem(last=False)
+    found = _lists.get(snapshot.manifest_list)
+    if found is None:
+        found = list(snapshot.manifests(table.io))
+        _lists.put(snapshot.manifest_list, found)
     return found
 
 
 def live_entries(table: Any, manifest: Any) -> list[Any]:
     """The entries of ``manifest`` that are not DELETED."""
-    global _held
-    path = manifest.manifest_path
-    with _lock:
-        found = _entries.get(path)
-        if found is not None:
-            _entries.move_to_end(path)
-            return found
-    found = list(manifest.fetch_manifest_entry(table.io, discard_deleted=True))
-    with _lock:
-        if path not in _entries:
-            _entries[path] = found
-            _held += len(found)
-        while _held > MAX_ENTRIES and len(_entries) > 1:
-            _, gone = _entries.popitem(last=False)
-            _held -= len(gone)
+    found = _entries.get(manifest.manifest_path)
+    if found is None:
+        found = list(manifest.fetch_manifest_entry(table.io, discard_deleted=True))
+        _entries.put(manifest.manifest_path, found)
     return found

@@ -12,7 +12,6 @@ a commit wrote is kept under its new location at once: the next load of the tabl
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from typing import Any
 
 from pyiceberg.catalog import Catalog
@@ -20,6 +19,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import CommitTableResponse, Table
 from sqlalchemy import event
 
+from supplylake.lake.lru import Lru
 from supplylake.store.writegate import gate_for
 
 #: Most metadata files kept parsed (a few tables per dataset being written, each a few hundred KB).
@@ -29,36 +29,17 @@ MAX_FILES = 64
 _WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER"})
 _GATED = "supplylake_write_gate_holder"
 
-_lock = threading.Lock()
-_parsed: OrderedDict[str, Any] = OrderedDict()
-
-
-def _recall(location: str) -> Any | None:
-    with _lock:
-        found = _parsed.get(location)
-        if found is not None:
-            _parsed.move_to_end(location)
-        return found
-
-
-def _remember(location: str, metadata: Any) -> None:
-    with _lock:
-        _parsed[location] = metadata
-        _parsed.move_to_end(location)
-        while len(_parsed) > MAX_FILES:
-            _parsed.popitem(last=False)
+_parsed: Lru[str, Any] = Lru(MAX_FILES)
 
 
 def files_held() -> int:
     """How many parsed metadata files are kept."""
-    with _lock:
-        return len(_parsed)
+    return len(_parsed)
 
 
 def forget_all() -> None:
     """Drop every parsed metadata file (tests, and memory measurements)."""
-    with _lock:
-        _parsed.clear()
+    _parsed.clear()
 
 
 class RememberingSqlCatalog(SqlCatalog):
@@ -94,11 +75,11 @@ class RememberingSqlCatalog(SqlCatalog):
 
     def _convert_orm_to_iceberg(self, orm_table: Any) -> Table:
         location = orm_table.metadata_location
-        metadata = _recall(location) if location else None
+        metadata = _parsed.get(location) if location else None
         if metadata is None:
             # Missing properties raise as pyiceberg does; the file is read and parsed once here.
             table: Table = super()._convert_orm_to_iceberg(orm_table)
-            _remember(table.metadata_location, table.metadata)
+            _parsed.put(table.metadata_location, table.metadata)
             return table
         return Table(
             identifier=(
@@ -113,5 +94,5 @@ class RememberingSqlCatalog(SqlCatalog):
 
     def commit_table(self, table: Table, requirements: Any, updates: Any) -> CommitTableResponse:
         response: CommitTableResponse = super().commit_table(table, requirements, updates)
-        _remember(response.metadata_location, response.metadata)
+        _parsed.put(response.metadata_location, response.metadata)
         return response
