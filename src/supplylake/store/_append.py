@@ -9,11 +9,13 @@ same batch used runs afterwards, alone, in a savepoint.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from supplylake.store._sql_events import append_event
 from supplylake.store.base import (
     AppendResult,
     IdempotencyKey,
@@ -117,3 +119,53 @@ def alone(
         return exc
     execute("RELEASE a")
     return result
+
+
+class BulkAppendRunner(ABC):
+    """The BatchRunner of appends: the outline both dialects follow, their SQL in the hooks.
+
+    Appends repeating a token already in the batch wait for the rest; live tokens answer their
+    first event; the others count against their instance's quota in order; those accepted are
+    written together; then the repeats go one by one, each in its own savepoint.
+    """
+
+    def run_one(self, conn: Any, item: AppendItem) -> AppendResult:
+        return append_event(conn, item.event, item.idem, item.max_pending)
+
+    def run_many(self, conn: Any, items: Sequence[AppendItem]) -> list[Any]:
+        results: list[Any] = [None] * len(items)
+        fresh, later = split_repeated_tokens(items)
+        fresh = self.replay_live_tokens(conn, items, fresh, results)
+        accepted, added = self.count(conn, items, fresh, results)
+        if accepted:
+            self.insert(conn, items, accepted, added, results)
+        for i in later:
+            results[i] = alone(self.execute(conn), lambda item: self.run_one(conn, item), items[i])
+        return results
+
+    @abstractmethod
+    def replay_live_tokens(
+        self, conn: Any, items: Sequence[AppendItem], fresh: list[int], results: list[Any]
+    ) -> list[int]:
+        """Answer the appends whose token is live; the others."""
+
+    @abstractmethod
+    def count(
+        self, conn: Any, items: Sequence[AppendItem], fresh: list[int], results: list[Any]
+    ) -> tuple[list[int], Counter[str]]:
+        """The appends within their quota, in order, and what to add to each instance's count."""
+
+    @abstractmethod
+    def insert(
+        self,
+        conn: Any,
+        items: Sequence[AppendItem],
+        accepted: list[int],
+        added: Counter[str],
+        results: list[Any],
+    ) -> None:
+        """Write the accepted appends, claim their tokens, move the counters; fill results."""
+
+    @abstractmethod
+    def execute(self, conn: Any) -> Callable[[str], object]:
+        """The connection's way to run one plain statement (savepoints)."""

@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from supplylake.store._append import (
     AppendItem,
+    BulkAppendRunner,
     ClaimRaced,
-    alone,
     answer_live_tokens,
     count_against_quota,
-    split_repeated_tokens,
 )
 from supplylake.store._codec import ts
-from supplylake.store._sql_events import append_event
 from supplylake.store.base import AppendResult, NewEvent, StoreError
 
 __all__ = ["AppendItem", "BulkAppend", "ClaimRaced"]
@@ -39,33 +37,6 @@ __all__ = ["AppendItem", "BulkAppend", "ClaimRaced"]
 
 #: Largest amount of event data sent in one INSERT statement.
 _MAX_STATEMENT_BYTES = 32 * 1024 * 1024
-
-
-class BulkAppend:
-    """The BatchRunner of appends, on a PgConnection (its ``raw`` psycopg connection)."""
-
-    def run_one(self, conn: Any, item: AppendItem) -> AppendResult:
-        return append_event(conn, item.event, item.idem, item.max_pending)
-
-    def run_many(self, conn: Any, items: Sequence[AppendItem]) -> list[Any]:
-        results: list[Any] = [None] * len(items)
-        fresh, later = split_repeated_tokens(items)
-        fresh = _replay_live_tokens(conn, items, fresh, results)
-        accepted, added = _count(conn, items, fresh, results)
-        first = True
-        for chunk in _chunks(accepted, items):
-            # The first statement also claims the tokens and moves the counters.
-            claims = [items[i] for i in accepted if items[i].idem is not None] if first else []
-            positions = _insert(
-                conn, [items[i].event for i in chunk], claims, added if first else {}
-            )
-            first = False
-            for i in chunk:
-                event_id = items[i].event.event_id
-                results[i] = AppendResult(event_id=event_id, position=positions[event_id])
-        for i in later:
-            results[i] = alone(conn.raw.execute, lambda item: self.run_one(conn, item), items[i])
-        return results
 
 
 def _replay_live_tokens(
@@ -112,6 +83,25 @@ def _count(
         ).fetchall()
     )
     return count_against_quota(items, fresh, pending, results)
+
+
+def _insert_all(
+    conn: Any,
+    items: Sequence[AppendItem],
+    accepted: list[int],
+    added: Counter[str],
+    results: list[Any],
+) -> None:
+    """The accepted appends in statements of at most _MAX_STATEMENT_BYTES of data."""
+    first = True
+    for chunk in _chunks(accepted, items):
+        # The first statement also claims the tokens and moves the counters.
+        claims = [items[i] for i in accepted if items[i].idem is not None] if first else []
+        positions = _insert(conn, [items[i].event for i in chunk], claims, added if first else {})
+        first = False
+        for i in chunk:
+            event_id = items[i].event.event_id
+            results[i] = AppendResult(event_id=event_id, position=positions[event_id])
 
 
 def _chunks(accepted: list[int], items: Sequence[AppendItem]) -> Iterator[list[int]]:
@@ -193,3 +183,15 @@ def _insert(
     if len(rows) != len(events) or (rows and rows[0][3] != len(events)):
         raise StoreError("a batch of events was not stored whole")
     return {event_id: int(position) for event_id, position, _, _ in rows}
+
+
+class BulkAppend(BulkAppendRunner):
+    """The BatchRunner of appends, on a PgConnection (its ``raw`` psycopg connection)."""
+
+    replay_live_tokens = staticmethod(_replay_live_tokens)
+    count = staticmethod(_count)
+    insert = staticmethod(_insert_all)
+
+    def execute(self, conn: Any) -> Callable[[str], object]:
+        execute: Callable[[str], object] = conn.raw.execute
+        return execute

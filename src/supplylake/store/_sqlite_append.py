@@ -16,19 +16,18 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from supplylake.store._append import (
     AppendItem,
+    BulkAppendRunner,
     ClaimRaced,
-    alone,
     answer_live_tokens,
     count_against_quota,
-    split_repeated_tokens,
 )
 from supplylake.store._codec import ts
-from supplylake.store._sql_events import INSERT_DATA, INSERT_EVENT, append_event, event_row
+from supplylake.store._sql_events import INSERT_DATA, INSERT_EVENT, event_row
 from supplylake.store.base import AppendResult, StoreError
 
 _CLAIM = (
@@ -37,24 +36,6 @@ _CLAIM = (
     " request_hash = excluded.request_hash, result = excluded.result,"
     " expires_at = excluded.expires_at WHERE sl_tokens.expires_at <= ?"
 )
-
-
-class SqliteBulkAppend:
-    """The BatchRunner of appends on the SQLite writer connection."""
-
-    def run_one(self, conn: Any, item: AppendItem) -> AppendResult:
-        return append_event(conn, item.event, item.idem, item.max_pending)
-
-    def run_many(self, conn: Any, items: Sequence[AppendItem]) -> list[Any]:
-        results: list[Any] = [None] * len(items)
-        fresh, later = split_repeated_tokens(items)
-        fresh = _replay_live_tokens(conn, items, fresh, results)
-        accepted, added = _count(conn, items, fresh, results)
-        if accepted:
-            _insert(conn, items, accepted, added, results)
-        for i in later:
-            results[i] = alone(conn.execute, lambda item: self.run_one(conn, item), items[i])
-        return results
 
 
 def _replay_live_tokens(
@@ -196,3 +177,15 @@ def _insert_rows(conn: Any, statements: _MultiRow, rows: list[tuple[Any, ...]]) 
         last = cur.lastrowid
         done += size
     return inserted, last
+
+
+class SqliteBulkAppend(BulkAppendRunner):
+    """The BatchRunner of appends on the SQLite writer connection."""
+
+    replay_live_tokens = staticmethod(_replay_live_tokens)
+    count = staticmethod(_count)
+    insert = staticmethod(_insert)
+
+    def execute(self, conn: Any) -> Callable[[str], object]:
+        execute: Callable[[str], object] = conn.execute
+        return execute
