@@ -9,6 +9,10 @@ loop, as request handlers do). ``--processes`` runs that many processes on the s
 database, as several API servers would. Both backends commit durably: SQLite WAL with
 synchronous=FULL, PostgreSQL with synchronous_commit on (fsync on).
 
+Event ids are made as the server makes them (time-ordered, version 7 UUIDs);
+``--event-ids random`` uses version 4 UUIDs instead, to show what ordered ids save: a random id
+lands on a random page of the unique index, so each event of a commit dirties a page of its own.
+
 It prints appends/s, p50 and p99 commit latency, and the events per commit transaction.
 It never fails on a figure.
 """
@@ -25,11 +29,12 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from supplylake.schema.types import Operation
+from supplylake.service.core import time_ordered_uuid
 from supplylake.store import open_store
 from supplylake.store.base import Instance, NewEvent
 
@@ -38,9 +43,16 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DATA = '[{"id": "%s", "pad": "' + "x" * 960 + '"}]'
 
 
-def _event(n: int) -> NewEvent:
+def _random_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+ID_MAKERS: dict[str, Callable[[], str]] = {"ordered": time_ordered_uuid, "random": _random_uuid}
+
+
+def _event(n: int, make_id: Callable[[], str]) -> NewEvent:
     return NewEvent(
-        event_id=str(uuid.uuid4()),
+        event_id=make_id(),
         instance_id=INSTANCE,
         event_type="scn.data.inboundorderline",
         event_group_id=f"g{n % 97}",
@@ -63,9 +75,12 @@ def _prepare(url: str) -> None:
         store.close()
 
 
-def _worker(url: str, threads: int, warmup: float, duration: float, start: Any, out: Any) -> None:
+def _worker(
+    url: str, threads: int, warmup: float, duration: float, ids: str, start: Any, out: Any
+) -> None:
     """One process: ``threads`` closed loops; puts (count, latencies in s) on ``out``."""
     store = open_store(url)
+    make_id = ID_MAKERS[ids]
     start.wait()
     begin = time.perf_counter() + warmup
     end = begin + duration
@@ -78,7 +93,7 @@ def _worker(url: str, threads: int, warmup: float, duration: float, start: Any, 
             sent = time.perf_counter()
             if sent >= end:
                 return
-            store.append_event(_event(n), None, 10**12).result()
+            store.append_event(_event(n, make_id), None, 10**12).result()
             n += 1
             if sent >= begin:
                 counts[t] += 1
@@ -106,12 +121,14 @@ def _transactions(url: str) -> int | None:
     return int(row[0]) if row else None
 
 
-def run(url: str, processes: int, threads: int, warmup: float, duration: float) -> dict[str, Any]:
+def run(
+    url: str, processes: int, threads: int, warmup: float, duration: float, ids: str = "ordered"
+) -> dict[str, Any]:
     _prepare(url)
     ctx = mp.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
     procs = [
-        ctx.Process(target=_worker, args=(url, threads, warmup, duration, start, out))
+        ctx.Process(target=_worker, args=(url, threads, warmup, duration, ids, start, out))
         for _ in range(processes)
     ]
     for p in procs:
@@ -156,6 +173,9 @@ def main() -> None:
     parser.add_argument("--threads", default="1,16,64", help="comma-separated thread counts")
     parser.add_argument("--processes", type=int, default=2, help="PostgreSQL processes to add")
     parser.add_argument("--postgres-url", default=os.environ.get("SUPPLYLAKE_BENCH_PG"))
+    parser.add_argument(
+        "--event-ids", choices=sorted(ID_MAKERS), default="ordered", help="how event ids are made"
+    )
     args = parser.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
 
@@ -163,12 +183,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-store-") as folder:
         for t in threads:
             url = f"sqlite:///{folder}/store-{t}.db"
-            rows.append(("sqlite", 1, t, run(url, 1, t, args.warmup, args.duration)))
+            rows.append(
+                ("sqlite", 1, t, run(url, 1, t, args.warmup, args.duration, args.event_ids))
+            )
             print(_line(*rows[-1]), file=sys.stderr)
     with _postgres(args.postgres_url) as pg:
         for procs in sorted({1, args.processes}):
             for t in threads:
-                rows.append(("postgres", procs, t, run(pg, procs, t, args.warmup, args.duration)))
+                rows.append(
+                    (
+                        "postgres",
+                        procs,
+                        t,
+                        run(pg, procs, t, args.warmup, args.duration, args.event_ids),
+                    )
+                )
                 print(_line(*rows[-1]), file=sys.stderr)
     print(
         f"\n{'backend':<9} {'procs':>5} {'threads':>7} {'appends/s':>10} {'p50 ms':>7}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
+import uuid
 from typing import Any
 
 import pytest
@@ -84,6 +86,30 @@ def test_dataset_event_with_target(env: dict[str, Any], op: str) -> None:
     ev = c.get_data_integration_event(instanceId=env["iid"], eventId=eid)["event"]
     assert ev["datasetTargetDetails"]["operationType"] == op
     assert ev["datasetTargetDetails"]["datasetIdentifier"] == env["readings"]
+
+
+def test_event_ids_are_time_ordered_uuids(env: dict[str, Any]) -> None:
+    """Version 7 UUIDs: valid RFC 9562 ids whose order is the order they were made in."""
+    c, iid = env["client"], env["iid"]
+    record = json.dumps(_minimal_record("inbound_order"))
+    ids = []
+    for n in range(5):
+        ids.append(
+            c.send_data_integration_event(
+                instanceId=iid,
+                eventType="scn.data.inboundorder",
+                eventGroupId=f"ids-{n}",
+                data=record,
+            )["eventId"]
+        )
+        time.sleep(0.002)  # a new millisecond for each: ids of one millisecond are unordered
+    parsed = [uuid.UUID(eid) for eid in ids]
+    assert [str(u) for u in parsed] == ids  # canonical lower-case text
+    assert {(u.version, u.variant) for u in parsed} == {(7, uuid.RFC_4122)}
+    assert sorted(ids) == ids
+    # The first 48 bits are the Unix time in milliseconds.
+    made = [int(eid.replace("-", "")[:12], 16) / 1000 for eid in ids]
+    assert all(abs(t - time.time()) < 60 for t in made)
 
 
 def test_event_timestamp_given_and_defaulted(env: dict[str, Any]) -> None:

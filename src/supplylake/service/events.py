@@ -23,7 +23,7 @@ from supplylake.service.core import (
     blocking,
     dataset_arn,
     now,
-    random_uuid,
+    time_ordered_uuid,
 )
 from supplylake.service.datasets import lookup_dataset
 from supplylake.service.instances import request_hash
@@ -115,7 +115,7 @@ async def send_data_integration_event(
     else:
         _check_records(data, schema, op, namespace)
     event = NewEvent(
-        event_id=random_uuid(),
+        event_id=time_ordered_uuid(),
         instance_id=inst.instance_id,
         event_type=params["event_type"],
         event_group_id=params["event_group_id"],
