@@ -1,4 +1,4 @@
-"""The group committer's hook after a commit: it runs once callers have their answers."""
+"""The group committer: its hook after a commit, and how it gathers a batch."""
 
 from __future__ import annotations
 
@@ -56,3 +56,68 @@ def test_a_failing_after_commit_is_logged_and_the_writer_goes_on() -> None:
         assert committer.run(lambda c: 2) == 2
     finally:
         committer.close()
+
+
+def test_jobs_that_come_while_the_lock_is_awaited_join_that_transaction() -> None:
+    """The writer takes the write lock first and gathers the batch after: a job submitted while
+    another writer holds the lock commits with the job that was waiting, not one round later."""
+    conn = _Conn()
+    lock = threading.Lock()
+    waiting = threading.Event()
+
+    def begin(c: _Conn) -> None:
+        waiting.set()
+        with lock:  # another process's transaction, held until the test lets go
+            c.log.append("begin")
+
+    committer: GroupCommitter[_Conn] = GroupCommitter(
+        connect=lambda: conn,
+        begin=begin,
+        savepoint=lambda c, sql: None,
+        commit=lambda c: c.log.append("commit"),
+        rollback=lambda c: c.log.append("rollback"),
+    )
+    try:
+        lock.acquire()
+        first = committer.submit(lambda c: c.log.append("first"))
+        assert waiting.wait(5)
+        second = committer.submit(lambda c: c.log.append("second"))
+        lock.release()
+        first.result(5)
+        second.result(5)
+    finally:
+        committer.close()
+    assert conn.log == ["begin", "first", "second", "commit"]
+
+
+def test_a_failed_early_begin_is_tried_again_and_reported_to_the_batch() -> None:
+    conn = _Conn()
+    fails = [True, True]  # the early begin, then the batch's own try
+
+    def begin(c: _Conn) -> None:
+        if fails:
+            fails.pop()
+            raise OSError("database is locked")
+        c.log.append("begin")
+
+    committer: GroupCommitter[_Conn] = GroupCommitter(
+        connect=lambda: conn,
+        begin=begin,
+        savepoint=lambda c, sql: None,
+        commit=lambda c: c.log.append("commit"),
+        rollback=lambda c: c.log.append("rollback"),
+    )
+    try:
+        failed = committer.submit(lambda c: "never")
+        try:
+            failed.result(5)
+        except Exception as exc:
+            assert "could not commit" in str(exc)
+            assert "database is locked" in str(exc)
+        else:
+            raise AssertionError("a batch whose transaction never began was answered")
+        assert committer.run(lambda c: "then") == "then"
+    finally:
+        committer.close()
+    assert "never" not in conn.log
+    assert conn.log[-2:] == ["begin", "commit"]

@@ -132,6 +132,9 @@ class GroupCommitter(Generic[C]):
         stopping = False
         while not stopping:
             batch = [self._queue.get()]
+            # Take the write lock before gathering the batch: jobs that come in while another
+            # process holds the lock join this transaction instead of waiting for the next.
+            began = batch[0] is not _STOP and self._begin_early()
             while len(batch) < self._max_batch:
                 try:
                     batch.append(self._queue.get_nowait())
@@ -141,7 +144,7 @@ class GroupCommitter(Generic[C]):
                 stopping = True
                 batch = [item for item in batch if item is not _STOP]
             if batch:
-                committed = self._run_batch(batch)
+                committed = self._run_batch(batch, began)
                 _LoopResult.deliver([fut for _job, fut in batch])
                 if not committed:
                     self._reconnect_if_broken()
@@ -171,6 +174,14 @@ class GroupCommitter(Generic[C]):
         self._conn = fresh
         return True
 
+    def _begin_early(self) -> bool:
+        """Begin the next transaction now; False if that failed (the batch then tries again)."""
+        try:
+            self._begin_or_reconnect()
+        except Exception:
+            return False
+        return True
+
     def _begin_or_reconnect(self) -> None:
         # A connection that died while idle is found out only here; nothing has run yet, so
         # the batch can go on over a new one.
@@ -181,12 +192,13 @@ class GroupCommitter(Generic[C]):
                 raise
             self._begin(self._conn)
 
-    def _run_batch(self, batch: list[_Entry]) -> bool:
-        """Run and commit one batch; False if the transaction failed as a whole."""
+    def _run_batch(self, batch: list[_Entry], began: bool = False) -> bool:
+        """Run and commit one batch (in the transaction begun already, if ``began``); False if
+        the transaction failed as a whole."""
         live = [(job, fut) for job, fut in batch if fut.set_running_or_notify_cancel()]
         try:
             try:
-                results = self._run_transaction(live, bulk=True)
+                results = self._run_transaction(live, bulk=True, began=began)
             except _BulkFailed as failed:
                 log.warning("batched write failed (%s): running its jobs one by one", failed)
                 self._rollback(self._conn)
@@ -212,9 +224,13 @@ class GroupCommitter(Generic[C]):
                 fut.set_exception(value)
         return True
 
-    def _run_transaction(self, live: list[_Entry], bulk: bool) -> list[_Result]:
-        """Begin, run every job, commit; with ``bulk``, batched jobs go to their runner."""
-        self._begin_or_reconnect()
+    def _run_transaction(
+        self, live: list[_Entry], bulk: bool, began: bool = False
+    ) -> list[_Result]:
+        """Begin (unless ``began``), run every job, commit; with ``bulk``, batched jobs go to
+        their runner."""
+        if not began:
+            self._begin_or_reconnect()
         conn = self._conn
         results: list[_Result] = []
         groups: dict[int, list[tuple[Batched[C], Future[Any]]]] = {}
