@@ -35,6 +35,26 @@ EVENTS_ACCEPTED = Counter(
     ["namespace", "dataset"],
     registry=REGISTRY,
 )
+STORE_COMMIT_JOBS = Histogram(
+    "supplylake_store_commit_jobs",
+    "Writes (appends of events, other changes) committed together in one store transaction:"
+    " how much group commit shares each fsync.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000),
+    registry=REGISTRY,
+)
+STORE_COMMIT_SECONDS = Histogram(
+    "supplylake_store_commit_seconds",
+    "Time of one store transaction, from waiting for the write lock to the end of its commit.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
+
+
+def observe_store_commit(jobs: int, seconds: float) -> None:
+    STORE_COMMIT_JOBS.observe(jobs)
+    STORE_COMMIT_SECONDS.observe(seconds)
+
+
 EVENTS_FINISHED = Counter(
     "supplylake_events_finished",
     "Events the loader finished, by dataset and status (SUCCEEDED or FAILED).",

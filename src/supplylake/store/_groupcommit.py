@@ -19,6 +19,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ class GroupCommitter(Generic[C]):
         name: str = "supplylake-writer",
         healthy: Callable[[C], bool] | None = None,
         after_commit: Callable[[C], object] | None = None,
+        on_commit: Callable[[int, float], object] | None = None,
     ) -> None:
         self._connect = connect
         self._begin = begin
@@ -80,6 +82,7 @@ class GroupCommitter(Generic[C]):
         self._rollback = rollback
         self._healthy = healthy
         self._after_commit = after_commit
+        self._on_commit = on_commit
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -132,6 +135,7 @@ class GroupCommitter(Generic[C]):
         stopping = False
         while not stopping:
             batch = [self._queue.get()]
+            started = time.perf_counter()
             # Take the write lock before gathering the batch: jobs that come in while another
             # process holds the lock join this transaction instead of waiting for the next.
             began = batch[0] is not _STOP and self._begin_early()
@@ -146,11 +150,20 @@ class GroupCommitter(Generic[C]):
             if batch:
                 committed = self._run_batch(batch, began)
                 _LoopResult.deliver([fut for _job, fut in batch])
+                if committed and self._on_commit is not None:
+                    self._observe(len(batch), time.perf_counter() - started)
                 if not committed:
                     self._reconnect_if_broken()
                 elif self._after_commit is not None:
                     self._housekeeping()
         _close(self._conn)
+
+    def _observe(self, jobs: int, seconds: float) -> None:
+        assert self._on_commit is not None
+        try:
+            self._on_commit(jobs, seconds)
+        except Exception:
+            log.exception("observing a store commit failed")
 
     def _housekeeping(self) -> None:
         """``after_commit``, once a batch's callers have their answers: it delays no one."""

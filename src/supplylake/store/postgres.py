@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.pq import TransactionStatus
 
+from supplylake.metrics import observe_store_commit
 from supplylake.store._append import AppendItem
 from supplylake.store._dialect import LOCK_CLASS, LOCK_WRITES, POSTGRES
 from supplylake.store._groupcommit import Batched, GroupCommitter
@@ -98,6 +99,7 @@ class PostgresStore(SqlStore):
             commit=_commit,
             rollback=_rollback,
             healthy=lambda c: c.usable,
+            on_commit=observe_store_commit,
         )
 
     # -- connections ----------------------------------------------------------------------

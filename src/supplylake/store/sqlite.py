@@ -27,6 +27,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
+from supplylake.metrics import observe_store_commit
 from supplylake.store._append import AppendItem
 from supplylake.store._dialect import SQLITE
 from supplylake.store._groupcommit import Batched, GroupCommitter
@@ -68,6 +69,7 @@ class SqliteStore(SqlStore):
             commit=self._commit,
             rollback=self._rollback,
             after_commit=self._checkpoint,
+            on_commit=observe_store_commit,
         )
         self._checkpointed = 0.0
 
