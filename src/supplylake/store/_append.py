@@ -9,12 +9,14 @@ same batch used runs afterwards, alone, in a savepoint.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from supplylake.store._payload import PACK_FROM, Stored, pack
 from supplylake.store._sql_events import append_event
 from supplylake.store.base import (
     AppendResult,
@@ -32,6 +34,22 @@ class AppendItem:
     event: NewEvent
     idem: IdempotencyKey | None
     max_pending: int
+    #: The event's payload as stored (see ._payload), packed before the job reaches the writer.
+    stored: Stored
+
+
+def append_item(event: NewEvent, idem: IdempotencyKey | None, max_pending: int) -> AppendItem:
+    return AppendItem(event, idem, max_pending, pack(event.data))
+
+
+async def append_item_async(
+    event: NewEvent, idem: IdempotencyKey | None, max_pending: int
+) -> AppendItem:
+    """:func:`append_item` for a caller on an event loop: a large payload is packed on a thread
+    (zstd lets go of the GIL), not on the loop."""
+    if len(event.data) < PACK_FROM:
+        return AppendItem(event, idem, max_pending, (event.data, None))
+    return AppendItem(event, idem, max_pending, await asyncio.to_thread(pack, event.data))
 
 
 class ClaimRaced(StoreError):
@@ -130,7 +148,7 @@ class BulkAppendRunner(ABC):
     """
 
     def run_one(self, conn: Any, item: AppendItem) -> AppendResult:
-        return append_event(conn, item.event, item.idem, item.max_pending)
+        return append_event(conn, item.event, item.idem, item.max_pending, item.stored)
 
     def run_many(self, conn: Any, items: Sequence[AppendItem]) -> list[Any]:
         results: list[Any] = [None] * len(items)

@@ -28,7 +28,7 @@ from supplylake.store._append import (
     count_against_quota,
 )
 from supplylake.store._codec import ts
-from supplylake.store.base import AppendResult, NewEvent, StoreError
+from supplylake.store.base import AppendResult, StoreError
 
 __all__ = ["AppendItem", "BulkAppend", "ClaimRaced"]
 
@@ -97,7 +97,7 @@ def _insert_all(
     for chunk in _chunks(accepted, items):
         # The first statement also claims the tokens and moves the counters.
         claims = [items[i] for i in accepted if items[i].idem is not None] if first else []
-        positions = _insert(conn, [items[i].event for i in chunk], claims, added if first else {})
+        positions = _insert(conn, [items[i] for i in chunk], claims, added if first else {})
         first = False
         for i in chunk:
             event_id = items[i].event.event_id
@@ -108,7 +108,8 @@ def _chunks(accepted: list[int], items: Sequence[AppendItem]) -> Iterator[list[i
     chunk: list[int] = []
     size = 0
     for i in accepted:
-        n = len(items[i].event.data)
+        data, packed = items[i].stored
+        n = len(data) + len(packed or b"")
         if chunk and size + n > _MAX_STATEMENT_BYTES:
             yield chunk
             chunk, size = [], 0
@@ -131,9 +132,9 @@ _INSERT = (
     " WHERE i.instance_id = d.instance_id RETURNING 1),"
     " given AS MATERIALIZED ("
     " SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::float8[],"
-    " %b::text[], %b::text[], %b::text[], %b::text[], %b::float8[]) WITH ORDINALITY"
-    " AS e(event_id, instance_id, event_type, event_group_id, event_timestamp, namespace,"
-    " dataset, operation, data, received_at, n)),"
+    " %b::text[], %b::text[], %b::text[], %b::text[], %b::bytea[], %b::float8[])"
+    " WITH ORDINALITY AS e(event_id, instance_id, event_type, event_group_id, event_timestamp,"
+    " namespace, dataset, operation, data, packed, received_at, n)),"
     " added AS ("
     " INSERT INTO sl_events (event_id, instance_id, event_type, event_group_id,"
     " event_timestamp, namespace, dataset, operation, status, received_at)"
@@ -142,19 +143,21 @@ _INSERT = (
     " FROM given AS e ORDER BY e.n RETURNING event_id, position),"
     # The payload has its own table, so that the loader's status update never rewrites it.
     " stored AS ("
-    " INSERT INTO sl_event_data (position, data)"
-    " SELECT a.position, e.data FROM added AS a JOIN given AS e USING (event_id) RETURNING 1)"
+    " INSERT INTO sl_event_data (position, data, packed)"
+    " SELECT a.position, e.data, e.packed FROM added AS a JOIN given AS e USING (event_id)"
+    " RETURNING 1)"
     " SELECT event_id, position, (SELECT count(*) FROM claimed),"
     " (SELECT count(*) FROM stored) FROM added"
 )
 
 
 def _insert(
-    conn: Any, events: list[NewEvent], claims: list[AppendItem], added: dict[str, int]
+    conn: Any, chunk: list[AppendItem], claims: list[AppendItem], added: dict[str, int]
 ) -> dict[str, int]:
     """One statement: claim the tokens, add to the counters, insert the events in the given
     order (positions increase along it). Returns event id → position."""
     idems = [item.idem for item in claims if item.idem is not None]
+    events = [item.event for item in chunk]
     rows = conn.raw.execute(
         _INSERT,
         (
@@ -174,7 +177,8 @@ def _insert(
             [e.namespace for e in events],
             [e.dataset for e in events],
             [e.operation.value for e in events],
-            [e.data for e in events],
+            [item.stored[0] for item in chunk],
+            [item.stored[1] for item in chunk],
             [ts(e.received_at) for e in events],
         ),
     ).fetchall()

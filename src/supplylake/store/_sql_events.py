@@ -15,6 +15,7 @@ from typing import Any
 
 from supplylake.schema.types import Operation
 from supplylake.store._codec import dt, dt_req, ts
+from supplylake.store._payload import Stored, pack, unpack
 from supplylake.store._sql_tokens import claim_token
 from supplylake.store.base import (
     AppendResult,
@@ -37,9 +38,12 @@ INSERT_EVENT = (
     " event_timestamp, namespace, dataset, operation, status, received_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'IN_PROGRESS', ?)"
 )
-INSERT_DATA = "INSERT INTO sl_event_data (position, data) VALUES (?, ?)"
-#: The payload of the row ``sl_events`` of the query, as a column.
-_DATA = "(SELECT d.data FROM sl_event_data AS d WHERE d.position = sl_events.position)"
+INSERT_DATA = "INSERT INTO sl_event_data (position, data, packed) VALUES (?, ?, ?)"
+#: The payload of the row ``sl_events`` of the query, as two columns (see ._payload).
+_DATA = (
+    "(SELECT d.data FROM sl_event_data AS d WHERE d.position = sl_events.position),"
+    " (SELECT d.packed FROM sl_event_data AS d WHERE d.position = sl_events.position)"
+)
 
 
 def event_row(ev: NewEvent) -> tuple[Any, ...]:
@@ -77,8 +81,13 @@ def _event(row: Any, data: str | None = None) -> Event:
 
 
 def append_event(
-    conn: Any, ev: NewEvent, idem: IdempotencyKey | None, max_pending: int
+    conn: Any,
+    ev: NewEvent,
+    idem: IdempotencyKey | None,
+    max_pending: int,
+    stored: Stored | None = None,
 ) -> AppendResult:
+    """Append one event; ``stored`` is its payload as stored (``pack(ev.data)`` if not given)."""
     if idem is not None:
         earlier = claim_token(conn, idem, ev.event_id)
         if earlier is not None:
@@ -98,17 +107,17 @@ def append_event(
         ).fetchone()
         raise PendingQuotaExceeded(ev.instance_id) if known else NotFound(ev.instance_id)
     position = int(conn.execute(INSERT_EVENT + " RETURNING position", event_row(ev)).fetchone()[0])
-    conn.execute(INSERT_DATA, (position, ev.data))
+    conn.execute(INSERT_DATA, (position, *(stored or pack(ev.data))))
     return AppendResult(event_id=ev.event_id, position=position)
 
 
 def get_event(conn: Any, instance_id: str, event_id: str, with_data: bool) -> Event | None:
     row = conn.execute(
-        f"SELECT {EVENT_COLS}, {_DATA if with_data else 'NULL'} FROM sl_events"
+        f"SELECT {EVENT_COLS}, {_DATA if with_data else 'NULL, NULL'} FROM sl_events"
         " WHERE event_id = ? AND instance_id = ?",
         (event_id, instance_id),
     ).fetchone()
-    return _event(row, row[13]) if row else None
+    return _event(row, unpack(row[13], row[14])) if row else None
 
 
 def list_events(
@@ -138,7 +147,7 @@ def pending_events(conn: Any, ref: DatasetRef, limit: int) -> list[Event]:
         " AND dataset = ? AND status = 'IN_PROGRESS' ORDER BY position LIMIT ?",
         (ref.instance_id, ref.namespace, ref.name, limit),
     )
-    return [_event(r, r[13]) for r in rows.fetchall()]
+    return [_event(r, unpack(r[13], r[14])) for r in rows.fetchall()]
 
 
 def complete_events(conn: Any, outcomes: list[Outcome], at: datetime) -> None:

@@ -129,7 +129,7 @@ def _insert(
     # One writer holds the write lock, so the rows just inserted took consecutive positions,
     # in order, up to the last one's.
     first = last - len(rows) + 1
-    payloads = [(first + k, items[i].event.data) for k, i in enumerate(accepted)]
+    payloads = [(first + k, *items[i].stored) for k, i in enumerate(accepted)]
     if _insert_rows(conn, _DATA_INSERTS, payloads)[0] != len(rows):
         raise StoreError("a batch of payloads was not inserted whole")
     for k, i in enumerate(accepted):

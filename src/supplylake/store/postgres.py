@@ -38,7 +38,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from supplylake.metrics import observe_store_commit
-from supplylake.store._append import AppendItem
+from supplylake.store._append import AppendItem, append_item, append_item_async
 from supplylake.store._dialect import LOCK_CLASS, LOCK_WRITES, POSTGRES
 from supplylake.store._groupcommit import Batched, GroupCommitter
 from supplylake.store._migrations import migrate
@@ -145,13 +145,14 @@ class PostgresStore(SqlStore):
     def append_event(
         self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
     ) -> Future[AppendResult]:
-        job: Batched[PgConnection] = Batched(self._appends, AppendItem(event, idem, max_pending))
+        job: Batched[PgConnection] = Batched(self._appends, append_item(event, idem, max_pending))
         return self._writer.submit(job)
 
     async def append_event_async(
         self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
     ) -> AppendResult:
-        job: Batched[PgConnection] = Batched(self._appends, AppendItem(event, idem, max_pending))
+        item = await append_item_async(event, idem, max_pending)
+        job: Batched[PgConnection] = Batched(self._appends, item)
         return await self._writer.submit_async(job)
 
     def open_leases(self, owner: str) -> Leases:

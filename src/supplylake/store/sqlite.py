@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from supplylake.metrics import observe_store_commit
-from supplylake.store._append import AppendItem
+from supplylake.store._append import append_item, append_item_async
 from supplylake.store._dialect import SQLITE
 from supplylake.store._groupcommit import Batched, GroupCommitter
 from supplylake.store._migrations import migrate
@@ -151,17 +151,13 @@ class SqliteStore(SqlStore):
         self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
     ) -> Future[AppendResult]:
         # Appends of one transaction are written together (see ._sqlite_append).
-        return self._writer.submit(self._append_job(event, idem, max_pending))
+        return self._writer.submit(Batched(self._appends, append_item(event, idem, max_pending)))
 
     async def append_event_async(
         self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
     ) -> AppendResult:
-        return await self._writer.submit_async(self._append_job(event, idem, max_pending))
-
-    def _append_job(
-        self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
-    ) -> Batched[sqlite3.Connection]:
-        return Batched(self._appends, AppendItem(event, idem, max_pending))
+        item = await append_item_async(event, idem, max_pending)
+        return await self._writer.submit_async(Batched(self._appends, item))
 
     def close(self) -> None:
         self._writer.close()
