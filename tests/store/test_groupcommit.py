@@ -13,11 +13,13 @@ class _Conn:
         self.log: list[str] = []
 
 
-def _committer(after: Any) -> tuple[GroupCommitter[_Conn], _Conn]:
-    conn = _Conn()
+def _committer(
+    after: Any = None, begin: Any = None, conn: _Conn | None = None
+) -> tuple[GroupCommitter[_Conn], _Conn]:
+    conn = conn or _Conn()
     committer: GroupCommitter[_Conn] = GroupCommitter(
         connect=lambda: conn,
-        begin=lambda c: c.log.append("begin"),
+        begin=begin or (lambda c: c.log.append("begin")),
         savepoint=lambda c, sql: None,
         commit=lambda c: c.log.append("commit"),
         rollback=lambda c: c.log.append("rollback"),
@@ -70,13 +72,7 @@ def test_jobs_that_come_while_the_lock_is_awaited_join_that_transaction() -> Non
         with lock:  # another process's transaction, held until the test lets go
             c.log.append("begin")
 
-    committer: GroupCommitter[_Conn] = GroupCommitter(
-        connect=lambda: conn,
-        begin=begin,
-        savepoint=lambda c, sql: None,
-        commit=lambda c: c.log.append("commit"),
-        rollback=lambda c: c.log.append("rollback"),
-    )
+    committer, _ = _committer(begin=begin, conn=conn)
     try:
         lock.acquire()
         first = committer.submit(lambda c: c.log.append("first"))
@@ -100,13 +96,7 @@ def test_a_failed_early_begin_is_tried_again_and_reported_to_the_batch() -> None
             raise OSError("database is locked")
         c.log.append("begin")
 
-    committer: GroupCommitter[_Conn] = GroupCommitter(
-        connect=lambda: conn,
-        begin=begin,
-        savepoint=lambda c, sql: None,
-        commit=lambda c: c.log.append("commit"),
-        rollback=lambda c: c.log.append("rollback"),
-    )
+    committer, _ = _committer(begin=begin, conn=conn)
     try:
         failed = committer.submit(lambda c: "never")
         try:
