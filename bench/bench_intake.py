@@ -75,7 +75,12 @@ def main() -> None:
     parser.add_argument(
         "--bulk-connections", type=int, default=None, help="for (b); 8 per API process"
     )
-    parser.add_argument("--workers", type=int, default=1, help="API processes (serve --workers)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="API processes (serve --workers); default: one per core, as deployment.md advises",
+    )
     args = parser.parse_args()
     # The kernel spreads connections over the processes by a hash of their addresses: with a
     # few connections one process may get most of them.
