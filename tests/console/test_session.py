@@ -1,4 +1,5 @@
-"""Session cookies: signed, expiring, ended by sign-out, revocation or a new secret."""
+"""Session cookies: signed, expiring, ended by revocation or a new secret (sign-out: the store's
+contract, and test_signout.py across processes)."""
 
 from __future__ import annotations
 
@@ -47,13 +48,6 @@ def test_sessions_expire() -> None:
     _, cookie = sessions.issue(KEY, now=1000)
     assert sessions.read(cookie, now=1000 + LIFETIME_SECONDS - 1) is not None
     assert sessions.read(cookie, now=1000 + LIFETIME_SECONDS) is None
-
-
-def test_sign_out_refuses_the_cookie_afterwards() -> None:
-    sessions = Sessions(b"k" * 32)
-    session, cookie = sessions.issue(KEY)
-    sessions.sign_out(session)
-    assert sessions.read(cookie) is None
 
 
 def test_revoked_or_changed_keys_end_their_sessions() -> None:

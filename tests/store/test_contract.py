@@ -201,6 +201,15 @@ class StoreContract:
         with pytest.raises(NotFound):
             store.delete_namespace(INST, "sales", "x")
 
+    def test_signed_out_sessions_stay_ended_until_they_expire(self, store: Store) -> None:
+        later = datetime.now(UTC) + timedelta(hours=1)
+        assert not store.session_ended("s1")
+        store.end_session("s1", later)
+        store.end_session("s1", later)  # signing out twice is harmless
+        store.end_session("s2", datetime.now(UTC) - timedelta(seconds=1))  # expired already
+        assert store.session_ended("s1")
+        assert not store.session_ended("s2") and not store.session_ended("s3")
+
     def test_tags_limit_and_untag(self, store: Store) -> None:
         store.tag("arn:x", {f"k{i}": "v" for i in range(3)}, max_tags=4)
         store.tag("arn:x", {"k0": "changed"}, max_tags=4)

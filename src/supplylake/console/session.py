@@ -3,8 +3,9 @@
 The cookie holds no secret: only the key id, a fingerprint of the key's secret, a random session
 id and the expiry, signed (HMAC-SHA256) with the server secret ``console-session``. The key is
 read from the store on every request, so revoking it ends its sessions at once, and replacing its
-secret does too (the fingerprint no longer matches). Signing out adds the session id to a list
-kept in memory until the session would have expired anyway.
+secret does too (the fingerprint no longer matches). Signing out is kept by the store
+(`Store.end_session`) until the session would have expired anyway, so it holds in every API
+process of `serve --workers` and across restarts.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 
@@ -44,8 +44,6 @@ class Sessions:
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
-        self._signed_out: dict[str, int] = {}
-        self._lock = threading.Lock()
 
     def fingerprint(self, key: AccessKey) -> str:
         message = f"{key.access_key_id}\n{key.secret_access_key}".encode()
@@ -66,7 +64,9 @@ class Sessions:
         return session, _b64(payload) + "." + _b64(self._mac(b"session\n" + payload))
 
     def read(self, value: str | None, now: float | None = None) -> Session | None:
-        """The session in a cookie value, or None if it is forged, expired or signed out."""
+        """The session in a cookie value, or None if it is forged or expired. Whether it was
+        signed out is the store's to say (`Store.session_ended`): sign-outs hold in every
+        process and across restarts."""
         if not value or value.count(".") != 1:
             return None
         encoded, mac = value.split(".")
@@ -83,9 +83,6 @@ class Sessions:
             return None
         if session.expires_at <= (time.time() if now is None else now):
             return None
-        with self._lock:
-            if session.session_id in self._signed_out:
-                return None
         return session
 
     def valid_for(self, session: Session, key: AccessKey | None) -> bool:
@@ -95,12 +92,6 @@ class Sessions:
             and key.revoked_at is None
             and hmac.compare_digest(session.fingerprint, self.fingerprint(key))
         )
-
-    def sign_out(self, session: Session) -> None:
-        now = time.time()
-        with self._lock:
-            self._signed_out = {s: e for s, e in self._signed_out.items() if e > now}
-            self._signed_out[session.session_id] = session.expires_at
 
     def csrf_token(self, session: Session) -> str:
         """The token that POST forms of this session must carry."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -109,7 +110,8 @@ def routes(console: Console) -> dict[str, Any]:
         return response
 
     async def sign_out(request: Request, viewer: Viewer) -> Response:
-        (await console.sessions()).sign_out(viewer.session)
+        until = datetime.fromtimestamp(viewer.session.expires_at, UTC)
+        await blocking(store.end_session, viewer.session.session_id, until)
         response = RedirectResponse(f"{base_path(request)}/sign-in?m=out", 303)
         response.delete_cookie(
             COOKIE,

@@ -76,7 +76,7 @@ class Console:
     async def viewer(self, request: Request) -> Viewer | None:
         sessions = await self.sessions()
         session = sessions.read(request.cookies.get(COOKIE))
-        if session is None:
+        if session is None or await blocking(self.services.store.session_ended, session.session_id):
             return None
         key = await blocking(self.services.store.get_key, session.access_key_id)
         if key is None or not sessions.valid_for(session, key):

@@ -25,6 +25,28 @@ def ensure_secret(conn: Any, name: str) -> bytes:
     return found
 
 
+#: Signed-out console sessions are kept as tokens of this scope until the session would have
+#: expired; the purge of expired tokens then drops them.
+_SIGNED_OUT = "console:signed-out"
+
+
+def end_session(conn: Any, session_id: str, until: float) -> None:
+    conn.execute(
+        "INSERT INTO sl_tokens (scope, token, request_hash, result, expires_at)"
+        " VALUES (?, ?, '', '', ?) ON CONFLICT (scope, token) DO UPDATE SET"
+        " expires_at = excluded.expires_at",
+        (_SIGNED_OUT, session_id, until),
+    )
+
+
+def session_ended(conn: Any, session_id: str, now: float) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM sl_tokens WHERE scope = ? AND token = ? AND expires_at > ?",
+        (_SIGNED_OUT, session_id, now),
+    ).fetchone()
+    return row is not None
+
+
 _KEY_COLS = (
     "access_key_id, secret_access_key, account_id, is_root, actions, instances, description,"
     " created_at, revoked_at"

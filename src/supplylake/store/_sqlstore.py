@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime
@@ -55,6 +56,12 @@ class SqlStore(Store):
     def secret(self, name: str) -> bytes:
         found = self._read(lambda c: access.get_secret(c, name))
         return found if found is not None else self._write(lambda c: access.ensure_secret(c, name))
+
+    def end_session(self, session_id: str, until: datetime) -> None:
+        self._write(lambda c: access.end_session(c, session_id, until.timestamp()))
+
+    def session_ended(self, session_id: str) -> bool:
+        return self._read(lambda c: access.session_ended(c, session_id, time.time()))
 
     def put_key(self, key: AccessKey) -> None:
         self._write(lambda c: access.put_key(c, key))

@@ -225,6 +225,15 @@ class Store(abc.ABC):
     def secret(self, name: str) -> bytes:
         """A random server secret (for signing page tokens), created on first use."""
 
+    # -- console sessions -----------------------------------------------------------------
+    @abc.abstractmethod
+    def end_session(self, session_id: str, until: datetime) -> None:
+        """Remember that a console session was signed out, until it would have expired."""
+
+    @abc.abstractmethod
+    def session_ended(self, session_id: str) -> bool:
+        """Whether a console session was signed out (by any process, before any restart)."""
+
     # -- access keys ----------------------------------------------------------------------
     @abc.abstractmethod
     def put_key(self, key: AccessKey) -> None:
