@@ -46,7 +46,7 @@ async def append_item_async(
     event: NewEvent, idem: IdempotencyKey | None, max_pending: int
 ) -> AppendItem:
     """:func:`append_item` for a caller on an event loop: a large payload is packed on a thread
-    (zstd lets go of the GIL), not on the loop."""
+    (LZ4 in pyarrow lets go of the GIL), not on the loop."""
     if len(event.data) < PACK_FROM:
         return AppendItem(event, idem, max_pending, (event.data, None))
     return AppendItem(event, idem, max_pending, await asyncio.to_thread(pack, event.data))

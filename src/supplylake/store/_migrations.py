@@ -65,7 +65,7 @@ MIGRATIONS: list[str] = [
     INSERT INTO sl_event_data (position, data) SELECT position, data FROM sl_events;
     ALTER TABLE sl_events DROP COLUMN data;
     """,
-    # 4: large payloads packed with zstd (see ._payload); their data is then ''.
+    # 4: large payloads packed (LZ4, see ._payload); their data is then ''.
     """
     ALTER TABLE sl_event_data ADD COLUMN packed {blob};
     """,
