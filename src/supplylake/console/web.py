@@ -76,13 +76,20 @@ class Console:
     async def viewer(self, request: Request) -> Viewer | None:
         sessions = await self.sessions()
         session = sessions.read(request.cookies.get(COOKIE))
-        if session is None or await blocking(self.services.store.session_ended, session.session_id):
+        if session is None:
             return None
-        key = await blocking(self.services.store.get_key, session.access_key_id)
+        key = await blocking(self._key_of, session)
         if key is None or not sessions.valid_for(session, key):
             return None
         ctx = context_for(key, self.services.settings.region)
         return Viewer(session, key, ctx, sessions.csrf_token(session))
+
+    def _key_of(self, session: Session) -> AccessKey | None:
+        """The session's access key; None if the session was signed out (in any process)."""
+        store = self.services.store
+        if store.session_ended(session.session_id):
+            return None
+        return store.get_key(session.access_key_id)
 
     def render(
         self,

@@ -47,9 +47,9 @@ async def append_item_async(
 ) -> AppendItem:
     """:func:`append_item` for a caller on an event loop: a large payload is packed on a thread
     (LZ4 in pyarrow lets go of the GIL), not on the loop."""
-    if len(event.data) < PACK_FROM:
-        return AppendItem(event, idem, max_pending, (event.data, None))
-    return AppendItem(event, idem, max_pending, await asyncio.to_thread(pack, event.data))
+    data = event.data
+    stored = pack(data) if len(data) < PACK_FROM else await asyncio.to_thread(pack, data)
+    return AppendItem(event, idem, max_pending, stored)
 
 
 class ClaimRaced(StoreError):

@@ -150,11 +150,12 @@ class GroupCommitter(Generic[C]):
             if batch:
                 committed = self._run_batch(batch, began)
                 _LoopResult.deliver([fut for _job, fut in batch])
-                if committed and self._on_commit is not None:
-                    self._observe(len(batch), time.perf_counter() - started)
                 if not committed:
                     self._reconnect_if_broken()
-                elif self._after_commit is not None:
+                    continue
+                if self._on_commit is not None:
+                    self._observe(len(batch), time.perf_counter() - started)
+                if self._after_commit is not None:
                     self._housekeeping()
         _close(self._conn)
 
@@ -205,7 +206,7 @@ class GroupCommitter(Generic[C]):
                 raise
             self._begin(self._conn)
 
-    def _run_batch(self, batch: list[_Entry], began: bool = False) -> bool:
+    def _run_batch(self, batch: list[_Entry], began: bool) -> bool:
         """Run and commit one batch (in the transaction begun already, if ``began``); False if
         the transaction failed as a whole."""
         live = [(job, fut) for job, fut in batch if fut.set_running_or_notify_cancel()]

@@ -15,7 +15,7 @@ from typing import Any
 
 from supplylake.schema.types import Operation
 from supplylake.store._codec import dt, dt_req, ts
-from supplylake.store._payload import Stored, pack, unpack
+from supplylake.store._payload import Stored, unpack
 from supplylake.store._sql_tokens import claim_token
 from supplylake.store.base import (
     AppendResult,
@@ -39,11 +39,8 @@ INSERT_EVENT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'IN_PROGRESS', ?)"
 )
 INSERT_DATA = "INSERT INTO sl_event_data (position, data, packed) VALUES (?, ?, ?)"
-#: The payload of the row ``sl_events`` of the query, as two columns (see ._payload).
-_DATA = (
-    "(SELECT d.data FROM sl_event_data AS d WHERE d.position = sl_events.position),"
-    " (SELECT d.packed FROM sl_event_data AS d WHERE d.position = sl_events.position)"
-)
+#: Events with their payload's two columns (see ._payload): select ``d.data, d.packed``.
+_WITH_DATA = "sl_events LEFT JOIN sl_event_data AS d USING (position)"
 
 
 def event_row(ev: NewEvent) -> tuple[Any, ...]:
@@ -85,9 +82,9 @@ def append_event(
     ev: NewEvent,
     idem: IdempotencyKey | None,
     max_pending: int,
-    stored: Stored | None = None,
+    stored: Stored,
 ) -> AppendResult:
-    """Append one event; ``stored`` is its payload as stored (``pack(ev.data)`` if not given)."""
+    """Append one event; ``stored`` is its payload as stored (see ._payload)."""
     if idem is not None:
         earlier = claim_token(conn, idem, ev.event_id)
         if earlier is not None:
@@ -107,14 +104,14 @@ def append_event(
         ).fetchone()
         raise PendingQuotaExceeded(ev.instance_id) if known else NotFound(ev.instance_id)
     position = int(conn.execute(INSERT_EVENT + " RETURNING position", event_row(ev)).fetchone()[0])
-    conn.execute(INSERT_DATA, (position, *(stored or pack(ev.data))))
+    conn.execute(INSERT_DATA, (position, *stored))
     return AppendResult(event_id=ev.event_id, position=position)
 
 
 def get_event(conn: Any, instance_id: str, event_id: str, with_data: bool) -> Event | None:
+    source = f"d.data, d.packed FROM {_WITH_DATA}" if with_data else "NULL, NULL FROM sl_events"
     row = conn.execute(
-        f"SELECT {EVENT_COLS}, {_DATA if with_data else 'NULL, NULL'} FROM sl_events"
-        " WHERE event_id = ? AND instance_id = ?",
+        f"SELECT {EVENT_COLS}, {source} WHERE event_id = ? AND instance_id = ?",
         (event_id, instance_id),
     ).fetchone()
     return _event(row, unpack(row[13], row[14])) if row else None
@@ -143,8 +140,8 @@ def pending_datasets(conn: Any) -> list[DatasetRef]:
 
 def pending_events(conn: Any, ref: DatasetRef, limit: int) -> list[Event]:
     rows = conn.execute(
-        f"SELECT {EVENT_COLS}, {_DATA} FROM sl_events WHERE instance_id = ? AND namespace = ?"
-        " AND dataset = ? AND status = 'IN_PROGRESS' ORDER BY position LIMIT ?",
+        f"SELECT {EVENT_COLS}, d.data, d.packed FROM {_WITH_DATA} WHERE instance_id = ?"
+        " AND namespace = ? AND dataset = ? AND status = 'IN_PROGRESS' ORDER BY position LIMIT ?",
         (ref.instance_id, ref.namespace, ref.name, limit),
     )
     return [_event(r, unpack(r[13], r[14])) for r in rows.fetchall()]

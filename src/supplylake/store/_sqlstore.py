@@ -13,6 +13,8 @@ from supplylake.store import _sql_access as access
 from supplylake.store import _sql_buckets as buckets
 from supplylake.store import _sql_events as events
 from supplylake.store import _sql_resources as resources
+from supplylake.store._append import BulkAppendRunner, append_item, append_item_async
+from supplylake.store._groupcommit import Batched, GroupCommitter
 from supplylake.store.base import (
     AccessKey,
     AppendResult,
@@ -41,9 +43,14 @@ class SqlStore(Store):
     def _read(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn(conn)`` on a connection that sees every committed write."""
 
-    @abc.abstractmethod
+    #: Set by the backend: its group committer, and the runner that writes the appends of a
+    #: transaction together.
+    _writer: GroupCommitter[Any]
+    _appends: BulkAppendRunner
+
     def _submit(self, fn: Callable[[Any], T]) -> Future[T]:
         """Queue ``fn(conn)`` to run in a write transaction; resolves after the commit."""
+        return self._writer.submit(fn)
 
     def _write(self, fn: Callable[[Any], T]) -> T:
         try:
@@ -153,7 +160,13 @@ class SqlStore(Store):
     def append_event(
         self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
     ) -> Future[AppendResult]:
-        return self._submit(lambda c: events.append_event(c, event, idem, max_pending))
+        return self._writer.submit(Batched(self._appends, append_item(event, idem, max_pending)))
+
+    async def append_event_async(
+        self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
+    ) -> AppendResult:
+        item = await append_item_async(event, idem, max_pending)
+        return await self._writer.submit_async(Batched(self._appends, item))
 
     def get_event(self, instance_id: str, event_id: str, with_data: bool = False) -> Event | None:
         return self._read(lambda c: events.get_event(c, instance_id, event_id, with_data))

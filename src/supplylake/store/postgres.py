@@ -31,16 +31,15 @@ import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg.pq import TransactionStatus
 
 from supplylake.metrics import observe_store_commit
-from supplylake.store._append import AppendItem, append_item, append_item_async
+from supplylake.store._append import AppendItem
 from supplylake.store._dialect import LOCK_CLASS, LOCK_WRITES, POSTGRES
-from supplylake.store._groupcommit import Batched, GroupCommitter
+from supplylake.store._groupcommit import GroupCommitter
 from supplylake.store._migrations import migrate
 from supplylake.store._pg_append import BulkAppend
 from supplylake.store._pg_session import CHANNEL, PostgresEventWaiter, PostgresLeases
@@ -48,9 +47,7 @@ from supplylake.store._sqlstore import SqlStore
 from supplylake.store.base import (
     AppendResult,
     EventWaiter,
-    IdempotencyKey,
     Leases,
-    NewEvent,
 )
 from supplylake.store.urls import libpq_url
 
@@ -134,27 +131,11 @@ class PostgresStore(SqlStore):
         with self._readers.connection() as conn:
             return fn(conn)
 
-    def _submit(self, fn: Callable[[Any], T]) -> Future[T]:
-        return self._writer.submit(fn)
-
     def close(self) -> None:
         self._writer.close()
         self._readers.close()
 
     # -- contract -------------------------------------------------------------------------
-    def append_event(
-        self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
-    ) -> Future[AppendResult]:
-        job: Batched[PgConnection] = Batched(self._appends, append_item(event, idem, max_pending))
-        return self._writer.submit(job)
-
-    async def append_event_async(
-        self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
-    ) -> AppendResult:
-        item = await append_item_async(event, idem, max_pending)
-        job: Batched[PgConnection] = Batched(self._appends, item)
-        return await self._writer.submit_async(job)
-
     def open_leases(self, owner: str) -> Leases:
         return PostgresLeases(self.url, owner, self._connect_timeout)
 

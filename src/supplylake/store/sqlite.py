@@ -23,19 +23,17 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
 from supplylake.metrics import observe_store_commit
-from supplylake.store._append import append_item, append_item_async
 from supplylake.store._dialect import SQLITE
-from supplylake.store._groupcommit import Batched, GroupCommitter
+from supplylake.store._groupcommit import GroupCommitter
 from supplylake.store._migrations import migrate
 from supplylake.store._sqlite_append import SqliteBulkAppend
 from supplylake.store._sqlite_session import FileLeases, SqliteEventWaiter
 from supplylake.store._sqlstore import SqlStore
-from supplylake.store.base import AppendResult, EventWaiter, IdempotencyKey, Leases, NewEvent
+from supplylake.store.base import EventWaiter, Leases
 from supplylake.store.writegate import gate_for
 
 T = TypeVar("T")
@@ -143,21 +141,6 @@ class SqliteStore(SqlStore):
 
     def _read(self, fn: Callable[[Any], T]) -> T:
         return fn(self._reader())
-
-    def _submit(self, fn: Callable[[Any], T]) -> Future[T]:
-        return self._writer.submit(fn)
-
-    def append_event(
-        self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
-    ) -> Future[AppendResult]:
-        # Appends of one transaction are written together (see ._sqlite_append).
-        return self._writer.submit(Batched(self._appends, append_item(event, idem, max_pending)))
-
-    async def append_event_async(
-        self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
-    ) -> AppendResult:
-        item = await append_item_async(event, idem, max_pending)
-        return await self._writer.submit_async(Batched(self._appends, item))
 
     def close(self) -> None:
         self._writer.close()
