@@ -11,8 +11,9 @@ server and a warm-up that is not counted:
   (2) ``serve`` on PostgreSQL, one process
   (3) ``serve --workers 2`` on PostgreSQL: two API processes sharing the port
 
-PostgreSQL is a private cluster started from the machine's binaries (``testing_postgres``),
-``synchronous_commit`` on and fsync on, like SQLite's ``synchronous=FULL``.
+PostgreSQL is a private cluster started from the machine's binaries
+(``tests/postgres_cluster.py``), ``synchronous_commit`` on and fsync on, like SQLite's
+``synchronous=FULL``.
 
 Freshness: ``serve --workers 2 --no-loader`` on PostgreSQL, plus two ``supplylake loader``
 processes on a shared warehouse folder; events arrive open loop at ``--fresh-rate`` per second
@@ -36,10 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from _lake_bench import active_instance
+from _postgres_cluster import create_database, postgres_cluster
 from _workloads import Target, Workload
 from loadgen import PhaseResult, run_phase, send_once
 from supplylake.testing import running_server
-from supplylake.testing_postgres import create_database, postgres_cluster
 
 NO_LIMITS: dict[str, Any] = {
     "event_rate": 1e9,

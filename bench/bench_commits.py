@@ -33,7 +33,7 @@ from pathlib import Path
 
 from _lake_bench import Busy, files_under, order_lines_schema, percentile, record
 from supplylake.lake import Change, Lake
-from supplylake.schema.records import records_to_arrow
+from supplylake.schema.arrow import records_to_arrow
 from supplylake.schema.types import Operation
 
 NAMESPACE = "default"

@@ -87,6 +87,7 @@ class _Target:
     operation: Operation
     arn: str | None = None
     key_space: int = 0  # 0: a new key per event
+    instance_id: str = ""  # with --tables: the target's own instance
 
     def body(self, n: int, group: str) -> bytes:
         key = n % self.key_space if self.key_space else n
@@ -189,7 +190,7 @@ async def _send_open_loop(
     groups: int,
 ) -> _Sent:
     signer = signer_for(target)
-    path = events_path(instance_id)
+    paths = [events_path(x.instance_id or instance_id) for x in targets]
     sent = _Sent()
     due: asyncio.Queue[tuple[int, float] | None] = asyncio.Queue()
     clock = time.perf_counter
@@ -198,7 +199,7 @@ async def _send_open_loop(
         while (item := await due.get()) is not None:
             n, when = item
             t = n % len(targets)
-            raw = signed_post(signer, target, path, targets[t].body(n, f"g{n % groups}"))
+            raw = signed_post(signer, target, paths[t], targets[t].body(n, f"g{n % groups}"))
             try:
                 status, body = await conn.request(raw)
             except (OSError, asyncio.IncompleteReadError) as exc:
@@ -329,6 +330,13 @@ def main() -> None:
         help="serve --no-loader plus a `supplylake loader` process (default: loader in serve)",
     )
     parser.add_argument("--dir", default=None, help="data folder (default: a temp dir, removed)")
+    parser.add_argument(
+        "--tables",
+        default=None,
+        help="comma-separated table counts (e.g. 4,40,400): asc tables over count/4 instances, "
+        "ack -> SUCCEEDED per count, instead of the six-dataset visibility run",
+    )
+    parser.add_argument("--loader-processes", type=int, default=None)
     args = parser.parse_args()
 
     settings: dict[str, Any] = {"event_rate": max(5000.0, 2 * args.rate)}
@@ -339,8 +347,17 @@ def main() -> None:
     defaults = Settings()
     batch = settings.get("loader_batch_events", defaults.loader_batch_events)
     wait = settings.get("loader_max_wait_seconds", defaults.loader_max_wait_seconds)
+    if args.loader_processes is not None:
+        settings["loader_processes"] = args.loader_processes
     if args.separate_loader:
         settings["loader"] = "false"
+    if args.tables:
+        print(
+            f"supplylake freshness benchmark: {os.cpu_count()} cores, "
+            f"Python {sys.version.split()[0]}; loader batch {batch} events, max wait {wait:g} s"
+        )
+        main_tables(args, [int(c) for c in args.tables.split(",")], settings)
+        return
     data_dir = Path(args.dir or tempfile.mkdtemp(prefix="supplylake-fresh-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     print(
@@ -576,6 +593,162 @@ def _report(args: Any, run: _Run) -> None:
     warning = run.server.warning(also_ours=run.client.ours + run.probe_cores)
     if warning:
         print(warning)
+
+
+# ---- many tables: tables as a parameter, ack -> SUCCEEDED per table count -------------------
+
+#: The asc event types each instance receives with ``--tables`` (one table each).
+TABLE_TYPES = [
+    "scn.data.inboundorder",
+    "scn.data.inboundorderline",
+    "scn.data.shipment",
+    "scn.data.outboundorderline",
+]
+
+
+def _setup_tables(server: Any, count: int) -> list[_Target]:
+    """``count`` asc tables: ``count / 4`` instances, each sent four asc event types."""
+    client = server.client()
+    targets: list[_Target] = []
+    for i in range(-(-count // len(TABLE_TYPES))):
+        instance_id = active_instance(client, f"bench-tables-{i}")
+        for event_type in TABLE_TYPES:
+            if len(targets) == count:
+                break
+            schema = _asc_schema(event_type)
+            targets.append(
+                _Target(
+                    "asc", schema.name, schema, event_type, Operation.UPSERT, None, 0, instance_id
+                )
+            )
+    return targets
+
+
+def _warm_up_tables(server: Any, targets: list[_Target]) -> None:
+    """One event per table, all applied: every table exists and pyiceberg is loaded."""
+    t = Target("127.0.0.1", server.port, server.access_key_id, server.secret_access_key)
+    senders: dict[str, EventClient] = {}
+    for i, x in enumerate(targets):
+        if x.instance_id not in senders:
+            senders[x.instance_id] = EventClient(t, x.instance_id)
+        senders[x.instance_id].send(x.body(10**9 + i, "warm-up"))
+    for sender in senders.values():
+        sender.close()
+    _wait_settled(server.data_dir, 600)
+
+
+def _wait_settled(data_dir: Path, timeout: float) -> None:
+    """Until no dataset has events waiting for the loader."""
+    from supplylake.store import open_store
+
+    store = open_store(Settings.from_env(data_dir=data_dir).resolved_database_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while store.pending_datasets():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"events still pending after {timeout:g} s")
+            time.sleep(0.2)
+    finally:
+        store.close()
+
+
+def _events_of(data_dir: Path, targets: list[_Target]) -> dict[str, Any]:
+    from supplylake.store import open_store
+
+    store = open_store(Settings.from_env(data_dir=data_dir).resolved_database_url)
+    try:
+        events: dict[str, Any] = {}
+        for instance_id in dict.fromkeys(x.instance_id for x in targets):
+            events.update(
+                (e.event_id, e) for e in store.list_events(instance_id, None, None, 10**7)
+            )
+        return events
+    finally:
+        store.close()
+
+
+@dataclass
+class _TablesRun:
+    tables: int
+    succeeded: list[float]  # ack -> SUCCEEDED of every measured event, seconds
+    worst_by_table: list[float]  # the slowest event of each table
+    sent: int
+    errors: dict[str, int]
+    not_succeeded: int
+    server: Busy
+
+
+def _run_tables(args: Any, count: int, settings: dict[str, Any]) -> _TablesRun:
+    data_dir = Path(tempfile.mkdtemp(prefix="supplylake-fresh-tables-"))
+    try:
+        with running_server(data_dir=data_dir, **settings) as server:
+            assert server.process is not None
+            targets = _setup_tables(server, count)
+            _warm_up_tables(server, targets)
+            http = Target("127.0.0.1", server.port, server.access_key_id, server.secret_access_key)
+            busy = Busy(server.process.pid, *child_pids(server.process.pid))
+            sent = _run_sender(
+                http,
+                "",
+                targets,
+                args.rate,
+                args.warmup + args.duration,
+                args.connections,
+                args.groups,
+            )
+            _wait_settled(data_dir, 600)
+            busy.stop()
+            events = _events_of(data_dir, targets)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    start = min(sent.due) if sent.due else 0.0
+    succeeded: list[float] = []
+    worst: dict[int, float] = {}
+    missing = 0
+    for due, ack, t, event_id in zip(
+        sent.due, sent.ack_wall, sent.target, sent.event_id, strict=True
+    ):
+        if due - start < args.warmup:
+            continue
+        ev = events.get(event_id)
+        if ev is None or ev.status != "SUCCEEDED" or ev.applied_at is None:
+            missing += 1
+            continue
+        delay = max(0.0, ev.applied_at.timestamp() - ack)
+        succeeded.append(delay)
+        worst[t] = max(worst.get(t, 0.0), delay)
+    return _TablesRun(
+        count, sorted(succeeded), sorted(worst.values()), len(sent.due), sent.errors, missing, busy
+    )
+
+
+def main_tables(args: Any, counts: list[int], settings: dict[str, Any]) -> None:
+    print(
+        f"{args.rate:,.0f} single-record events/s in all, open loop for {args.warmup:g} + "
+        f"{args.duration:g} s, round robin over the tables (asc UPSERT, 4 event types per "
+        "instance); ack -> SUCCEEDED from the store's applied_at, every event"
+    )
+    runs = []
+    for count in counts:
+        run = _run_tables(args, count, settings)
+        runs.append(run)
+        s, w = run.succeeded, run.worst_by_table
+        print(
+            f"{count:>5} tables: {len(s):,} events measured ({run.not_succeeded} not SUCCEEDED, "
+            f"errors {run.errors or 'none'}); slowest table's worst {w[-1] if w else 0:.2f} s, "
+            f"median table's worst {percentile(w, 50):.2f} s; cores busy "
+            f"{run.server.ours:.2f} (machine {run.server.machine:.2f})",
+            flush=True,
+        )
+    print()
+    print("| active tables | p50 | p99 | max | median table's slowest |")
+    print("|---|---|---|---|---|")
+    for run in runs:
+        s = run.succeeded
+        print(
+            f"| {run.tables:,} | {percentile(s, 50):.2f} s | {percentile(s, 99):.2f} s | "
+            f"{s[-1] if s else float('nan'):.2f} s | {percentile(run.worst_by_table, 50):.2f} s |"
+        )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Intake throughput and latency of SendDataIntegrationEvent, against one real server.
 
 Run: ``uv run python bench/bench_intake.py [--duration 10] [--processes 2] [--connections 64]
-[--workers 1]``.
+[--workers 1] [--rate 1500 [--only-rate]]``.
 
 One ``supplylake serve`` on loopback, with rate limits and the pending quota out of the way and the
 loader off (``loader=false``), so only intake is measured: read, verify SigV4, parse, validate,
@@ -13,6 +13,9 @@ Phases, each on the same server, with a warm-up that is not counted:
   (a)  one ~1 KB inbound_order_line record per event, closed loop
   (a') (a) again, open loop at half the rate (a) reached: latency when not saturated
   (b)  1 MiB arrays of about 1,000 records per event, closed loop
+  (r)  with ``--rate N``: (a) open loop at N events/s. A durable event's CPU depends on how many
+       events share a commit, hence on the rate: to compare two versions (or settings) in turns,
+       compare their server CPU per event at the same rate, not at their own (a) rates.
 
 It prints figures and never fails on them; it exits non-zero only when something crashes.
 """
@@ -81,6 +84,17 @@ def main() -> None:
         default=os.cpu_count() or 1,
         help="API processes (serve --workers); default: one per core, as deployment.md advises",
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="also run (a) open loop at this many events/s (compare CPU per event at one rate)",
+    )
+    parser.add_argument(
+        "--only-rate",
+        action="store_true",
+        help="with --rate: run only that phase (and none of (c), (a), (a'), (b))",
+    )
     args = parser.parse_args()
     # The kernel spreads connections over the processes by a hash of their addresses: with a
     # few connections one process may get most of them.
@@ -112,6 +126,18 @@ def main() -> None:
             # serve's own process, and its API processes with --workers (the loader is off).
             "server_children": True,
         }
+        if args.rate is not None:
+            fixed = run_phase(
+                f"(r) 1 KB event, open loop at {args.rate:,.0f}/s",
+                target,
+                Workload("event", instance_id, tag=f"{tag}-r"),
+                connections=args.connections,
+                rate=args.rate,
+                **common,
+            )
+            print(fixed.summary(), flush=True)
+            if args.only_rate:
+                return
         phases: list[tuple[str, Workload, dict[str, Any]]] = [
             ("(c) GET /health (signed)", health, {"connections": args.connections}),
             ("(a) 1 KB event", event, {"connections": args.connections}),

@@ -43,8 +43,9 @@ from _lake_bench import (
 from _workloads import Target
 from supplylake.config import Settings
 from supplylake.lake import open_lake
-from supplylake.loader.runner import Loader
-from supplylake.schema.records import parse_records, records_to_arrow
+from supplylake.loader.loop import Loader
+from supplylake.schema.arrow import records_to_arrow
+from supplylake.schema.records import parse_records
 from supplylake.schema.types import DatasetSchema
 from supplylake.store import open_store
 from supplylake.testing import running_server
@@ -106,7 +107,7 @@ def _loader(
     store = open_store(settings.resolved_database_url)
     lake = open_lake(data_dir)
     try:
-        loader = Loader(store, lake, batch_events=batch_events, max_wait=0, batch_bytes=batch_bytes)
+        loader = Loader(store, lake, batch_events=batch_events, batch_bytes=batch_bytes)
         busy = Busy()
         loader.run_until_idle()
         busy.stop()

@@ -13,9 +13,11 @@ from typing import Any
 
 import orjson
 
+from supplylake.schema.arrow import records_to_arrow
 from supplylake.schema.asc import ASC_INTERNAL_FIELDS, CONNECTION_ID, asc_datasets
-from supplylake.schema.records import parse_records, records_to_arrow, validate_records
+from supplylake.schema.records import parse_records
 from supplylake.schema.types import Operation
+from supplylake.schema.validate import validate_records
 
 MIB = 1 << 20
 _STRINGS = [

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from supplylake.schema.types import Operation
-from supplylake.service.core import time_ordered_uuid
+from supplylake.service.ids import time_ordered_uuid
 from supplylake.store import open_store
 from supplylake.store.base import Instance, NewEvent
 
@@ -160,7 +160,7 @@ def _postgres(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from supplylake.testing_postgres import create_database, postgres_cluster
+    from _postgres_cluster import create_database, postgres_cluster
 
     with postgres_cluster() as admin:
         yield create_database(admin, "bench")

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from supplylake import metrics
 from supplylake.auth.access import Grant, check_access
 from supplylake.auth.sigv4 import SignedRequest, parse_authorization, verify
+from supplylake.aws import parser, serializer, validation
 from supplylake.aws.errors import (
     InternalServerException,
     NotImplementedException,
@@ -37,10 +38,14 @@ from supplylake.aws.parser import parse_request
 from supplylake.aws.router import Router
 from supplylake.aws.serializer import Headers, serialize_error, serialize_response
 from supplylake.aws.validation import validate
+from supplylake.body import BodyDeadlines, BodyTooLarge, read_body
 from supplylake.console import console_routes
-from supplylake.service.core import RequestContext, Services, instance_arn, now, random_uuid
+from supplylake.service.arns import instance_arn, parse_arn
+from supplylake.service.blocking import blocking
+from supplylake.service.clock import now
+from supplylake.service.context import RequestContext, Services
+from supplylake.service.ids import random_uuid
 from supplylake.service.registry import HANDLERS
-from supplylake.service.tags import parse_arn
 from supplylake.store.base import StoreUnavailable
 
 log = logging.getLogger("supplylake.api")
@@ -50,32 +55,6 @@ _SITE_PATHS = frozenset(
     {"/openapi.json", "/openapi.json/", "/metrics", "/metrics/", "/console", "/health/"}
 )
 _CONSOLE = "/console/"
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_body(receive: Receive, declared: str | None, limit: int, timeout: float) -> bytes:
-    """The body, refused unread when Content-Length says it is too large (and cut off if it lies)."""
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async with asyncio.timeout(timeout):
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnect
-            chunk: bytes = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise _TooLarge
-            if chunk:
-                chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def _respond(send: Send, status: int, headers: Headers, payload: bytes) -> None:
@@ -91,7 +70,7 @@ def _resource(ctx: RequestContext, op_name: str, params: dict[str, Any]) -> tupl
     if "resource_arn" in params:
         arn = str(params["resource_arn"])
         try:
-            return parse_arn(arn)["instance"], arn
+            return parse_arn(arn).instance_id, arn
         except ServiceError:
             return None, arn
     instance_id = params.get("instance_id")
@@ -106,25 +85,37 @@ class Api:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.router = Router()
+        # Everything compiled from the model is built now, so no request pays for it.
+        for operation in self.router.operations:
+            parser.prepare(operation)
+            validation.prepare(operation.input_shape)
+            serializer.prepare(operation)
         # The metric children of each label set, looked up once (labels() is not free).
         self._counted: dict[tuple[str, int, str], Any] = {}
         self._timed: dict[str, Any] = {}
+        # A key's grant is immutable and shared by all of its requests.
+        self._grants: dict[tuple[tuple[str, ...], tuple[str, ...]], Grant] = {}
+        self._deadlines = BodyDeadlines(services.settings.body_timeout_seconds)
 
-    def authenticate(self, signed: SignedRequest, request_id: str) -> RequestContext:
+    async def authenticate(self, signed: SignedRequest, request_id: str) -> RequestContext:
         auth = parse_authorization(signed)
-        key = self.services.cache.key(auth.access_key_id)
+        cache = self.services.cache
+        # A key read within ``cache_seconds`` is used as is; only a miss waits for the store.
+        key = cache.fresh_key(auth.access_key_id)
+        if key is None:
+            key = await blocking(cache.key, auth.access_key_id)
         if key is None or key.revoked_at is not None:
             raise UnrecognizedClientException(
                 "The security token included in the request is invalid."
             )
         verify(signed, auth, key.secret_access_key, now())
-        return RequestContext(
-            account_id=key.account_id,
-            access_key_id=key.access_key_id,
-            region=auth.region,
-            request_id=request_id,
-            grant=Grant(actions=key.actions, instances=key.instances),
-        )
+        grant = self._grants.get((key.actions, key.instances))
+        if grant is None:
+            if len(self._grants) >= 1024:
+                self._grants.clear()
+            grant = Grant(actions=key.actions, instances=key.instances)
+            self._grants[(key.actions, key.instances)] = grant
+        return RequestContext(key.account_id, key.access_key_id, auth.region, request_id, grant)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = random_uuid()
@@ -136,17 +127,15 @@ class Api:
         try:
             # HTTP header bytes are latin-1 by definition; the first of repeated headers counts.
             header_list = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-            headers: dict[str, str] = {}
-            for name, value in header_list:
-                headers.setdefault(name.lower(), value)
+            headers = {name.lower(): value for name, value in reversed(header_list)}
+            deadlines = self._deadlines
+            if deadlines.timeout != settings.body_timeout_seconds:
+                deadlines = self._deadlines = BodyDeadlines(settings.body_timeout_seconds)
             try:
-                body = await _read_body(
-                    receive,
-                    headers.get("content-length"),
-                    settings.max_body_bytes,
-                    settings.body_timeout_seconds,
+                body = await read_body(
+                    receive, headers.get("content-length"), settings.max_body_bytes, deadlines
                 )
-            except _TooLarge:
+            except BodyTooLarge:
                 raise RequestEntityTooLargeException(
                     f"The request body is larger than {settings.max_body_bytes} bytes."
                 ) from None
@@ -161,7 +150,7 @@ class Api:
                 log.info("request %s: the client left before its body arrived", request_id)
                 return
             signed = SignedRequest.from_scope(scope, body, header_list)
-            ctx = self.authenticate(signed, request_id)
+            ctx = await self.authenticate(signed, request_id)
             key_id = ctx.access_key_id
             operation, uri_params = self.router.match(signed.method, signed.raw_path)
             op_name = operation.name
@@ -202,14 +191,15 @@ class Api:
             status, out_headers, payload = serialize_error(internal, request_id)
         elapsed = time.perf_counter() - started
         self._observe(op_name, status, code, elapsed)
-        log.info(
-            "request_id=%s operation=%s key=%s status=%d ms=%.1f",
-            request_id,
-            op_name,
-            key_id,
-            status,
-            (time.perf_counter() - started) * 1000,
-        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "request_id=%s operation=%s key=%s status=%d ms=%.1f",
+                request_id,
+                op_name,
+                key_id,
+                status,
+                elapsed * 1000,
+            )
         await _respond(send, status, out_headers, payload)
 
     def _observe(self, op_name: str, status: int, code: str, elapsed: float) -> None:

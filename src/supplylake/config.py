@@ -21,8 +21,12 @@ class Settings:
     database_url: str = ""
     #: A folder (shared by every process) or ``s3://bucket/prefix``; empty means
     #: ``<data_dir>/warehouse``. S3 endpoint, region and credentials come from the usual
-    #: ``AWS_*`` variables (see ``supplylake.lake.api.warehouse_properties``).
+    #: ``AWS_*`` variables (see ``supplylake.lake.settings.warehouse_properties``).
     warehouse: str = ""
+    #: Where the instance buckets (``aws-supply-chain-data-<id>``) live: a folder, empty for
+    #: ``<data_dir>/buckets``, or ``s3`` for real buckets of S3 or an S3-compatible store,
+    #: reached through the same ``AWS_*`` variables as an S3 warehouse.
+    buckets: str = ""
     access_key_id: str = field(default="", repr=False)
     secret_access_key: str = field(default="", repr=False)
     account_id: str = "000000000000"
@@ -61,6 +65,8 @@ class Settings:
     loader_maintain_seconds: float = 5.0
     #: Datasets a loader process applies at the same time (one thread each).
     loader_threads: int = 2
+    #: Loader processes ``serve`` runs; 0: one per core, up to four (each has a GIL of its own).
+    loader_processes: int = 0
     log_level: str = "info"
 
     @property

@@ -1,17 +1,20 @@
 """Prometheus metrics: what operators watch. Labels never carry secrets or record data.
 
-The API's metrics and the loader's live in two registries: the loader of ``serve`` runs in a
-process of its own and writes its registry to a file (:func:`write_loader_file`), which
-``/metrics`` then shows after the API's own (:func:`read_loader_file`).
+The API's metrics and the loader's live in two registries: the loaders of ``serve`` run in
+processes of their own and each writes its registry to a file (:func:`write_loader_file`), which
+``/metrics`` then shows after the API's own, summed over the processes (:func:`read_loader_files`).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 LOADER_REGISTRY = CollectorRegistry(auto_describe=True)
@@ -97,13 +100,13 @@ LAKE_SNAPSHOTS_EXPIRED = Counter(
 )
 
 
-_loader_file: Path | None = None
+_loader_files: Callable[[], list[Path]] | None = None
 
 
-def read_loader_file(path: Path | None) -> None:
-    """Show the loader's metrics from ``path`` (written by another process) in `exposition`."""
-    global _loader_file
-    _loader_file = path
+def read_loader_files(files: Callable[[], list[Path]] | None) -> None:
+    """Show the loader metrics of the files ``files()`` names (written by other processes)."""
+    global _loader_files
+    _loader_files = files
 
 
 def write_loader_file(path: Path) -> None:
@@ -122,9 +125,47 @@ def write_loader_file(path: Path) -> None:
 def exposition() -> bytes:
     """The current metrics in Prometheus' text format: the API's, then the loader's."""
     api = bytes(generate_latest(REGISTRY))
-    if _loader_file is None:
+    if _loader_files is None:
         return api + bytes(generate_latest(LOADER_REGISTRY))
-    try:
-        return api + _loader_file.read_bytes()
-    except FileNotFoundError:
-        return api  # the loader has not written its first figures yet
+    texts = []
+    for path in _loader_files():
+        try:
+            texts.append(path.read_text())
+        except FileNotFoundError:
+            continue  # a loader that has not written its first figures yet, or just restarted
+    if len(texts) <= 1:
+        return api + "".join(texts).encode()
+    return api + bytes(generate_latest(_Merged(texts)))
+
+
+class _Merged:
+    """The loader metrics of several processes as one: counters and histograms summed, gauges
+    at their largest (the lag of the slowest loader), creation times at their earliest."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+
+    def collect(self) -> list[Metric]:
+        families: dict[str, Metric] = {}
+        values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+        for text in self.texts:
+            for family in text_string_to_metric_families(text):
+                if family.name not in families:
+                    families[family.name] = Metric(family.name, family.documentation, family.type)
+                    values[family.name] = {}
+                merged = values[family.name]
+                for sample in family.samples:
+                    key = (sample.name, tuple(sorted(sample.labels.items())))
+                    seen = merged.get(key)
+                    if seen is None:
+                        merged[key] = sample.value
+                    elif sample.name.endswith("_created"):
+                        merged[key] = min(seen, sample.value)
+                    elif family.type == "gauge":
+                        merged[key] = max(seen, sample.value)
+                    else:
+                        merged[key] = seen + sample.value
+        for name, family in families.items():
+            for (sample_name, labels), value in values[name].items():
+                family.add_sample(sample_name, dict(labels), value)
+        return list(families.values())

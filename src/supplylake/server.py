@@ -1,17 +1,18 @@
 """Assemble and run the service: store, lake, background work, the ASGI app under uvicorn.
 
 ``serve --workers N`` runs N API processes, each with its own socket on the port
-(:mod:`supplylake.workers`), each built by :func:`create_worker_app` from the ``SUPPLYLAKE_*``
+(:mod:`supplylake.process.asgi`), each built by :func:`create_worker_app` from the ``SUPPLYLAKE_*``
 variables that the supervisor process sets from its command line. They share the store, on
 PostgreSQL as on SQLite: each process group-commits its own writes, and every write transaction
 is serialized with those of the other processes (on SQLite the write gate, then the write lock
 taken by ``BEGIN IMMEDIATE``; an advisory lock on PostgreSQL), so tokens, quotas, positions and
 the rate limits' buckets hold across processes.
 
-The loader runs in a process of its own that ``serve`` starts, restarts should it die, and
-stops on the way out (:class:`~supplylake.loader.runner.LoaderProcess`): one loader per
-``serve``, whatever the number of workers, woken by the store's commits. Its metrics reach every
-API process's ``/metrics`` through a file in ``<data dir>/run/``.
+The loader runs in processes of its own that ``serve`` supervises
+(:mod:`supplylake.process.supervisor`): started with it, restarted should one die, stopped on
+the way out; one per core by default, whatever the number of workers, woken by the store's
+commits (:mod:`supplylake.loader.main`). Their metrics reach every API process's ``/metrics``
+through files in ``<data dir>/run/``.
 """
 
 from __future__ import annotations
@@ -25,20 +26,23 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 
-from supplylake import metrics
 from supplylake.app import create_app
 from supplylake.config import Settings
 from supplylake.inflight import BodyBudget
-from supplylake.loader.runner import LoaderProcess, loader_metrics_file, start_process
+from supplylake.loader.main import loader_children
+from supplylake.process.asgi import api_process, reuse_port_socket, serve
+from supplylake.process.metrics_file import show_loader_metrics
+from supplylake.process.signals import noted
+from supplylake.process.supervisor import Supervisor
 from supplylake.service import events, instances
-from supplylake.service.core import Services
+from supplylake.service.context import Services
 from supplylake.service.keys import Bootstrap, ensure_root_key
 from supplylake.service.limits import limiter_for
 from supplylake.store import open_store
 from supplylake.store.urls import is_postgres
 
 if TYPE_CHECKING:
-    from supplylake.lake.catalog import Lake
+    from supplylake.lake import Lake
 
 log = logging.getLogger("supplylake")
 
@@ -65,7 +69,7 @@ class PortUnavailable(RuntimeError):
 
 def open_lake(settings: Settings) -> Lake:
     """The lake that ``serve``, ``loader`` and ``query`` share for these settings."""
-    from supplylake.lake.api import lake_for
+    from supplylake.lake import open_lake as lake_for
 
     return lake_for(settings)
 
@@ -112,13 +116,15 @@ def assemble(settings: Settings) -> Assembled:
         ),
     )
     loops: list[asyncio.Task[Any]] = []
-    children: list[LoaderProcess] = []
+    children: list[Supervisor] = []
 
     async def startup() -> None:
         instances.resume_transitions(services)
         loops.append(asyncio.get_running_loop().create_task(_purge_loop(services)))
         if settings.loader:
-            children.append(start_process(settings))
+            loaders = Supervisor(loader_children(settings))
+            loaders.start()
+            children.append(loaders)
 
     async def shutdown() -> None:
         for task in loops:
@@ -156,7 +162,7 @@ def create_worker_app() -> Starlette:
     # The supervisor runs the loader; the workers only serve, and show its metrics.
     settings = Settings.from_env(loader=False)
     if Settings.from_env().loader:
-        metrics.read_loader_file(loader_metrics_file(settings))
+        show_loader_metrics(settings)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -165,16 +171,12 @@ def create_worker_app() -> Starlette:
 
 def run(settings: Settings, app: Starlette) -> None:
     """Serve ``app`` with uvicorn (uvloop, httptools) until interrupted."""
-    import uvicorn
-
-    uvicorn.run(app, **_uvicorn_options(settings))
+    serve(app, settings)
 
 
 def run_workers(settings: Settings) -> None:
-    """``serve --workers N``: N API processes, and the loader in a process of its own."""
+    """``serve --workers N``: N API processes, and the loader processes, under one supervisor."""
     import os
-
-    from supplylake.workers import Workers, reuse_port_socket, serve_worker
 
     check_workers(settings)
     # The workers are spawned: they read the settings of this command line from the environment.
@@ -184,25 +186,11 @@ def run_workers(settings: Settings) -> None:
         held = reuse_port_socket(settings.host, settings.port)
     except OSError as exc:
         raise PortUnavailable(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
-    loader = start_process(settings) if settings.loader else None
+    children = [api_process(settings) for _ in range(settings.workers)]
+    if settings.loader:
+        children += loader_children(settings)
     try:
-        options = _uvicorn_options(settings)
-        host, port = options.pop("host"), options.pop("port")
-        Workers(settings.workers, serve_worker, (host, port, options)).run()
+        with noted() as received:
+            Supervisor(children).run(lambda: bool(received))
     finally:
-        if loader is not None:
-            loader.stop()
         held.close()
-
-
-def _uvicorn_options(settings: Settings) -> dict[str, Any]:
-    return {
-        "host": settings.host,
-        "port": settings.port,
-        "loop": "uvloop",
-        "http": "httptools",
-        # Our own request log carries request ids and never query strings (presigned signatures).
-        "access_log": False,
-        "log_level": settings.log_level,
-        "timeout_graceful_shutdown": 5,
-    }

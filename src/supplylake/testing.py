@@ -7,9 +7,10 @@
         client.create_instance(instanceName="test")
 
 The server is a separate ``supplylake serve`` process on a free loopback port, with its own data
-folder and a fresh root key. Installed as a pytest plugin, it offers the fixtures
-``supplylake_server`` (one server for the whole test session) and ``supplylake_client`` (a boto3
-``supplychain`` client for it).
+folder and a fresh root key. Installing supplylake registers this module as a pytest plugin in every
+project that has it, so it offers two fixtures and nothing else, both named for supplylake so they
+cannot shadow a project's own: ``supplylake_server`` (one server for the whole test session) and
+``supplylake_client`` (a boto3 ``supplychain`` client for it).
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from supplylake.testing_postgres import postgres_database, postgres_url  # noqa: F401
 
 REGION = "us-east-1"
 ACCOUNT_ID = "000000000000"

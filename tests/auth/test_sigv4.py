@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
 from datetime import timedelta
 from email.utils import formatdate
 from typing import Any
@@ -574,4 +573,4 @@ def test_signature_compare_tolerates_non_ascii_signatures() -> None:
     req = sign("GET", ENDPOINT + "/api/instance")
     auth = parse_authorization(req)
     with pytest.raises(InvalidSignatureException):
-        verify(req, replace(auth, signature="é" * 64), SECRET, auth.signed_at)
+        verify(req, auth._replace(signature="é" * 64), SECRET, auth.signed_at)

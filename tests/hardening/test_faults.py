@@ -29,10 +29,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from supplylake.config import Settings
-from supplylake.lake.api import lake_for
-from supplylake.store._sqlite_session import FileLeases
+from supplylake.lake import open_lake as lake_for
 from supplylake.store.base import AccessKey, StoreUnavailable
 from supplylake.store.sqlite import SqliteStore
+from supplylake.store.sqlite.sessions import SqliteLeases
 from supplylake.testing import ServerHandle, running_server
 from tests.integration.helpers import active_instance
 
@@ -453,7 +453,7 @@ def test_lease_taken_on_a_full_disk_is_held_and_released() -> None:
     """Found by the full-disk test: the holder note failing to write leaked the locked file, and
     the loader's own process could never take that dataset's lease again."""
     with tmpfs(1) as disk:
-        leases = FileLeases(disk / "leases", "test-owner")
+        leases = SqliteLeases(disk / "leases", "test-owner")
         try:
             assert leases.try_acquire("dataset:x")  # creates the lock file
             leases.release("dataset:x")

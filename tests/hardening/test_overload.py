@@ -4,7 +4,7 @@ Runs ``bench/bench_overload.py`` (a real server, the multi-process SigV4 load ge
 of 500 events/s and 300 pending events) and checks its figures: the limits answer 429 or 402 and
 never 5xx, the API process stays under its memory bound, every acknowledged event is in the
 store, and a normal request right after is answered at once. The full one-minute run and its
-figures are in docs/reliability.md.
+figures are in docs/performance.md ("Overload").
 """
 
 from __future__ import annotations

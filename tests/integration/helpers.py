@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from typing import Any
+
+from supplylake.testing import ServerHandle
 
 
 def wait_for_state(
@@ -35,3 +40,47 @@ def error_message(exc_info: Any) -> str:
 
 def status(exc_info: Any) -> int:
     return int(exc_info.value.response["ResponseMetadata"]["HTTPStatusCode"])
+
+
+def wait_loaded(
+    client: Any, instance_id: str, event_ids: list[str], timeout: float = 30
+) -> list[dict[str, Any]]:
+    """The load executions of the events, once none is IN_PROGRESS any more."""
+    deadline = time.monotonic() + timeout
+    while True:
+        loads = [
+            client.get_data_integration_event(instanceId=instance_id, eventId=e)["event"][
+                "datasetTargetDetails"
+            ]["datasetLoadExecution"]
+            for e in event_ids
+        ]
+        if all(x["status"] != "IN_PROGRESS" for x in loads):
+            return loads
+        assert time.monotonic() < deadline, f"events still IN_PROGRESS: {loads}"
+        time.sleep(0.1)
+
+
+def query_lake(server: ServerHandle, instance_id: str, sql: str) -> list[dict[str, Any]]:
+    """The rows of ``sql`` over the instance's lake, through ``supplylake query``."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "supplylake",
+            "query",
+            "--instance",
+            instance_id,
+            "--data-dir",
+            str(server.data_dir),
+            "--format",
+            "json",
+            sql,
+        ],
+        capture_output=True,
+        text=True,
+        env=server.cli_env(),
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    rows: list[dict[str, Any]] = json.loads(out.stdout)
+    return rows

@@ -28,23 +28,13 @@ from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from supplylake.testing import ACCOUNT_ID, ServerHandle, child_pids, free_port, supplychain_client
 from tests.integration.helpers import active_instance
+from tests.schemas import STOCK
 
 pytestmark = pytest.mark.slow
 
 DATASETS = ("stocka", "stockb")
 SENDERS = 3
 SEND_SECONDS = 12.0
-
-
-def _schema() -> dict[str, Any]:
-    return {
-        "name": "Stock",
-        "fields": [
-            {"name": "id", "type": "STRING", "isRequired": True},
-            {"name": "qty", "type": "LONG", "isRequired": False},
-        ],
-        "primaryKeys": [{"name": "id"}],
-    }
 
 
 # ---- the client processes ----------------------------------------------------------------------
@@ -252,7 +242,7 @@ def test_two_servers_and_two_loaders_survive_sigkill_with_every_event_applied_on
     iid = active_instance(admin, "cluster")
     arns = {
         name: admin.create_data_lake_dataset(
-            instanceId=iid, namespace="default", name=name, schema=_schema()
+            instanceId=iid, namespace="default", name=name, schema=STOCK
         )["dataset"]["arn"]
         for name in DATASETS
     }
@@ -327,7 +317,7 @@ def test_two_servers_and_two_loaders_survive_sigkill_with_every_event_applied_on
     for group, positions in sent.items():
         assert positions == sorted(positions), f"group {group} is out of order"
     # Exactly once: each table is its dataset's events applied in position order.
-    from supplylake.lake.catalog import Lake
+    from supplylake.lake import Lake
     from supplylake.store.urls import sqlalchemy_url
 
     lake = Lake(sqlalchemy_url(postgres_database), str(tmp_path / "warehouse"))
@@ -359,7 +349,7 @@ def test_serve_with_workers_runs_several_api_processes_and_one_loader(
         client = server.client()
         iid = active_instance(client, "workers")
         arn = client.create_data_lake_dataset(
-            instanceId=iid, namespace="default", name="stocka", schema=_schema()
+            instanceId=iid, namespace="default", name="stocka", schema=STOCK
         )["dataset"]["arn"]
         event_ids = [
             client.send_data_integration_event(

@@ -21,17 +21,9 @@ from supplylake.schema.types import Operation
 from supplylake.store.sqlite import SqliteStore
 from supplylake.testing import ServerHandle, running_server, supplychain_client
 from tests.integration.helpers import active_instance
+from tests.schemas import STOCK
 
 pytestmark = pytest.mark.slow
-
-SCHEMA = {
-    "name": "Stock",
-    "fields": [
-        {"name": "id", "type": "STRING", "isRequired": True},
-        {"name": "qty", "type": "LONG", "isRequired": False},
-    ],
-    "primaryKeys": [{"name": "id"}],
-}
 
 
 def _client(endpoint: str, key: str, secret: str) -> Any:
@@ -119,7 +111,7 @@ def _setup(server: ServerHandle) -> tuple[str, str]:
     c = server.client()
     iid = active_instance(c, "crash")
     arn = c.create_data_lake_dataset(
-        instanceId=iid, namespace="default", name="stock", schema=SCHEMA
+        instanceId=iid, namespace="default", name="stock", schema=STOCK
     )["dataset"]["arn"]
     return iid, arn
 
@@ -234,7 +226,7 @@ def test_loader_killed_at_random_points_applies_every_event_once(tmp_path: Path)
         store.close()
     assert {a["event_id"] for a in acked} <= {r[3] for r in rows}
     assert all(r[2] == "SUCCEEDED" for r in rows)
-    from supplylake.lake.catalog import Lake
+    from supplylake.lake import Lake
 
     lake = Lake(f"sqlite:///{tmp_path}/supplylake.db", str(tmp_path / "warehouse"))
     table = lake.scan(iid, "default", "stock")

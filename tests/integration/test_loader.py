@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections import Counter
 from typing import Any
 
 import pytest
 
 from supplylake.testing import ServerHandle
-from tests.integration.helpers import active_instance
+from tests.integration.helpers import active_instance, query_lake, wait_loaded
 
 TS = {"name": "at", "type": "TIMESTAMP", "isRequired": False}
 ORDERS = {
@@ -57,44 +56,11 @@ def _send(env: dict[str, Any], dataset: str, op: str, records: Any, group: str =
 
 
 def _wait(env: dict[str, Any], event_ids: list[str], timeout: float = 30) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        loads = [
-            env["client"].get_data_integration_event(instanceId=env["iid"], eventId=e)["event"][
-                "datasetTargetDetails"
-            ]["datasetLoadExecution"]
-            for e in event_ids
-        ]
-        if all(x["status"] != "IN_PROGRESS" for x in loads):
-            return loads
-        assert time.monotonic() < deadline, f"events still IN_PROGRESS: {loads}"
-        time.sleep(0.1)
+    return wait_loaded(env["client"], env["iid"], event_ids, timeout)
 
 
 def _query(env: dict[str, Any], sql: str) -> list[dict[str, Any]]:
-    s: ServerHandle = env["server"]
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "supplylake",
-            "query",
-            "--instance",
-            env["iid"],
-            "--data-dir",
-            str(s.data_dir),
-            "--format",
-            "json",
-            sql,
-        ],
-        capture_output=True,
-        text=True,
-        env=s.cli_env(),
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    rows: list[dict[str, Any]] = json.loads(out.stdout)
-    return rows
+    return query_lake(env["server"], env["iid"], sql)
 
 
 def test_upsert_delete_append_in_order(lake_env: dict[str, Any]) -> None:

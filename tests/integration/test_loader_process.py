@@ -1,4 +1,4 @@
-"""The loader of ``serve`` runs in a child process: restarted when it dies, gone with serve."""
+"""The loaders of ``serve`` run in child processes: restarted when they die, gone with serve."""
 
 from __future__ import annotations
 
@@ -36,6 +36,18 @@ def _loader_pids(serve_pid: int) -> list[int]:
     return found
 
 
+def _all_loaders(server: ServerHandle) -> Any:
+    """A check: the loader processes of ``server`` once all of them run, else nothing."""
+    assert server.process is not None
+    serve_pid = server.process.pid
+
+    def check() -> list[int]:
+        pids = _loader_pids(serve_pid)
+        return pids if len(pids) == PROCESSES else []
+
+    return check
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -54,9 +66,13 @@ def _wait_for(check: Any, timeout: float, what: str) -> Any:
         time.sleep(0.1)
 
 
+#: Loader processes of the server under test: more than one, as on a machine of several cores.
+PROCESSES = 2
+
+
 @pytest.fixture
 def server() -> Iterator[ServerHandle]:
-    with running_server() as handle:
+    with running_server(loader_processes=PROCESSES) as handle:
         yield handle
 
 
@@ -86,50 +102,61 @@ def test_serve_restarts_a_dead_loader_and_its_events_still_load(server: ServerHa
     arn = c.create_data_lake_dataset(instanceId=iid, namespace="default", name="rows", schema=ROWS)[
         "dataset"
     ]["arn"]
-    first = _wait_for(lambda: _loader_pids(server.process.pid), 30, "the loader process")
-    assert len(first) == 1
+    first = _wait_for(_all_loaders(server), 30, "the loader processes")
     _send_and_wait(server, iid, arn, "a")
 
     os.kill(first[0], signal.SIGKILL)
     second = _wait_for(
-        lambda: [p for p in _loader_pids(server.process.pid) if p != first[0]],
+        lambda: [p for p in _all_loaders(server)() if p not in first],
         30,
         "a new loader process",
     )
     assert len(second) == 1
+    assert sorted([first[1], second[0]]) == sorted(_loader_pids(server.process.pid))
     _send_and_wait(server, iid, arn, "b")
     assert "restarting" in server.log_tail(200)
 
 
 def test_the_loader_stops_with_serve_even_when_serve_is_killed(server: ServerHandle) -> None:
     assert server.process is not None
-    pids = _wait_for(lambda: _loader_pids(server.process.pid), 30, "the loader process")
+    pids = _wait_for(_all_loaders(server), 30, "the loader processes")
     server.kill()
     _wait_for(lambda: not any(_alive(p) for p in pids), 30, "the loader to exit")
 
 
-def test_metrics_show_the_loader_process_figures(server: ServerHandle) -> None:
+def test_metrics_show_the_figures_of_every_loader_process_summed(server: ServerHandle) -> None:
     c = server.client()
     iid = active_instance(c, "loader-metrics")
-    arn = c.create_data_lake_dataset(instanceId=iid, namespace="default", name="rows", schema=ROWS)[
-        "dataset"
-    ]["arn"]
-    _send_and_wait(server, iid, arn, "a")
+    commits = 0
+    for name in ("rows", "more", "others"):
+        arn = c.create_data_lake_dataset(
+            instanceId=iid, namespace="default", name=name, schema=ROWS
+        )["dataset"]["arn"]
+        for key in "abc":
+            _send_and_wait(server, iid, arn, key)
+            commits += 1
 
     def commits_shown() -> bool:
         with urllib.request.urlopen(server.endpoint + "/metrics", timeout=5) as r:
             text = r.read().decode()
-        return 'supplylake_lake_commits_total{dataset="rows",namespace="default"}' in text
+        shown = [
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("supplylake_lake_commits_total{")
+        ]
+        return sum(shown) == commits
 
-    # The loader writes its figures every second.
-    _wait_for(commits_shown, 10, "the loader's commit counter on /metrics")
+    # Each loader writes its figures every second, to a file of its own.
+    _wait_for(commits_shown, 10, "every loader's commits on /metrics")
+    assert len(list((server.data_dir / "run").glob("loader-*.prom"))) == PROCESSES
 
 
 def test_a_loader_stops_on_sigterm_however_many_arrive(server: ServerHandle) -> None:
     assert server.process is not None
-    pid = _wait_for(lambda: _loader_pids(server.process.pid), 30, "the loader process")[0]
-    # Its first metrics are written once its loop runs (and its signal handlers are set).
-    _wait_for((server.data_dir / "run" / "loader.prom").exists, 30, "the loader's loop")
+    pid = _wait_for(_all_loaders(server), 30, "the loader processes")[0]
+    # Their first metrics are written once their loop runs (and their signal handlers are set).
+    files = server.data_dir / "run"
+    _wait_for(lambda: len(list(files.glob("loader-*.prom"))) == PROCESSES, 30, "the loops")
     time.sleep(0.5)
     # A burst: some arrive while the handler of another runs.
     for _ in range(500):

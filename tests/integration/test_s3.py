@@ -18,19 +18,12 @@ from typing import Any
 
 import pytest
 
-from supplylake.lake.catalog import namespace_identifier
+from supplylake.lake import namespace_identifier
 from supplylake.testing import free_port, running_server
 from tests.integration.helpers import active_instance
+from tests.schemas import STOCK
 
 BUCKET = "supplylake-lake"
-SCHEMA = {
-    "name": "stock",
-    "fields": [
-        {"name": "id", "type": "STRING", "isRequired": True},
-        {"name": "qty", "type": "LONG", "isRequired": False},
-    ],
-    "primaryKeys": [{"name": "id"}],
-}
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +104,7 @@ def test_the_lake_on_s3_loads_answers_queries_and_is_deleted(
         client = server.client()
         iid = active_instance(client, "s3")
         arn = client.create_data_lake_dataset(
-            instanceId=iid, namespace="default", name="stock", schema=SCHEMA
+            instanceId=iid, namespace="default", name="stock", schema=STOCK
         )["dataset"]["arn"]
         table_prefix = f"warehouse/{namespace_identifier(iid, 'default')}/stock/"
         assert any(k.endswith(".metadata.json") for k in _keys(table_prefix))

@@ -15,25 +15,10 @@ from supplylake.schema.types import (
     PartitionField,
     Transform,
 )
+from tests.schemas import DAILY, KV
 
 from .conftest import INSTANCE
 from .rows import canonical, table, ts
-
-KV = DatasetSchema(
-    "kv",
-    (Field("k", FieldType.STRING, required=True), Field("v", FieldType.LONG)),
-    primary_keys=("k",),
-)
-DAILY = DatasetSchema(
-    "daily",
-    (
-        Field("k", FieldType.LONG, required=True),
-        Field("at", FieldType.TIMESTAMP),
-        Field("v", FieldType.LONG),
-    ),
-    primary_keys=("k",),
-    partition_spec=(PartitionField("at", Transform.DAY),),
-)
 
 
 def apply(

@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from supplylake.config import Settings
-from supplylake.lake import Change, Lake
-from supplylake.lake.api import catalog_uri, lake_for
+from supplylake.lake import Change, Lake, open_lake
+from supplylake.lake.settings import catalog_uri
 from supplylake.schema.types import DatasetSchema, Field, FieldType, Operation
 from supplylake.store.postgres import PostgresStore
 
@@ -35,7 +35,7 @@ def test_a_lake_in_the_store_database_applies_batches(
 ) -> None:
     store = PostgresStore(postgres_database)  # the store's tables and the catalog's side by side
     settings = Settings(database_url=postgres_database, warehouse=str(tmp_path / "warehouse"))
-    lake = lake_for(settings)
+    lake = open_lake(settings)
     try:
         lake.create_table(INSTANCE, "default", KV)
         rows = pa.Table.from_pylist(

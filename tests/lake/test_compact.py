@@ -10,16 +10,11 @@ from pyiceberg.manifest import DataFileContent
 
 from supplylake.lake import Change, Lake, compact
 from supplylake.query.engine import run_query
-from supplylake.schema.types import DatasetSchema, Field, FieldType, Operation
+from supplylake.schema.types import Operation
+from tests.schemas import KV
 
 from .conftest import INSTANCE
 from .rows import canonical, table
-
-KV = DatasetSchema(
-    "kv",
-    (Field("k", FieldType.STRING, required=True), Field("v", FieldType.LONG)),
-    primary_keys=("k",),
-)
 
 
 def apply(lake: Lake, position: int, op: Operation, rows: list[dict[str, Any]]) -> Any:

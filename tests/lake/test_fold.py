@@ -7,32 +7,10 @@ import pytest
 
 from supplylake.lake.fold import Change, fold
 from supplylake.lake.keys import encode_keys
-from supplylake.schema.types import (
-    DatasetSchema,
-    Field,
-    FieldType,
-    Operation,
-    PartitionField,
-    Transform,
-)
+from supplylake.schema.types import DatasetSchema, Field, FieldType, Operation
+from tests.schemas import DAILY, KV
 
 from .rows import table, ts
-
-KV = DatasetSchema(
-    "kv",
-    (Field("k", FieldType.STRING, required=True), Field("v", FieldType.LONG)),
-    primary_keys=("k",),
-)
-DAILY = DatasetSchema(
-    "daily",
-    (
-        Field("k", FieldType.LONG, required=True),
-        Field("at", FieldType.TIMESTAMP),
-        Field("v", FieldType.LONG),
-    ),
-    primary_keys=("k",),
-    partition_spec=(PartitionField("at", Transform.DAY),),
-)
 
 
 def change(op: Operation, schema: DatasetSchema, *rows: dict[str, object]) -> Change:

@@ -18,15 +18,11 @@ from supplylake.schema.types import (
     PartitionField,
     Transform,
 )
+from tests.schemas import KV
 
 from .conftest import INSTANCE
 from .rows import canonical, table
 
-KV = DatasetSchema(
-    "kv",
-    (Field("k", FieldType.STRING, required=True), Field("v", FieldType.LONG)),
-    primary_keys=("k",),
-)
 BY_SITE = DatasetSchema(
     "by_site",
     (Field("k", FieldType.LONG, required=True), Field("site", FieldType.STRING)),

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pyiceberg.serializers import FromInputFile
 
-from supplylake.lake import Change, Lake, metadata
+from supplylake.lake import Change, Lake, catalog
 from supplylake.schema.types import DatasetSchema, Field, FieldType, Operation
 
 from .conftest import INSTANCE
@@ -41,7 +41,7 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         seen.append(input_file.location)
         return real(input_file, encoding)
 
-    metadata.forget_all()
+    catalog.forget_all()
     monkeypatch.setattr(FromInputFile, "table_metadata", staticmethod(counting))
     return seen
 
@@ -84,9 +84,9 @@ def test_a_commit_by_another_catalog_is_seen_at_once(tmp_path: Path, parses: lis
 
 def test_the_cache_keeps_at_most_its_bound(lake: Lake, parses: list[str]) -> None:
     lake.create_table(INSTANCE, "default", STOCK)
-    for position in range(1, metadata.MAX_FILES + 10):
+    for position in range(1, catalog.MAX_FILES + 10):
         _upsert(lake, position, [{"sku": "a", "qty": position}])
-    assert metadata.files_held() == metadata.MAX_FILES
-    metadata.forget_all()
+    assert catalog.files_held() == catalog.MAX_FILES
+    catalog.forget_all()
     lake.table(INSTANCE, "default", "stock")
-    assert len(parses) == 2 and metadata.files_held() == 1
+    assert len(parses) == 2 and catalog.files_held() == 1

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from supplylake.loader.runner import Loader
+from supplylake.loader.loop import Loader
 from supplylake.schema.types import Operation
 from supplylake.store.base import DatasetRef, Event
 from supplylake.store.sqlite import SqliteStore
@@ -39,7 +39,7 @@ def _event(position: int, size: int) -> Event:
 def loader(tmp_path: Path) -> Iterator[Loader]:
     store = SqliteStore(tmp_path / "supplylake.db")
     lake: Any = None  # batches are sized before the lake is touched
-    loader = Loader(store, lake, batch_events=1000, max_wait=0, batch_bytes=1000)
+    loader = Loader(store, lake, batch_events=1000, batch_bytes=1000)
     yield loader
     loader.leases.close()
     store.close()

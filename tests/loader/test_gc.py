@@ -9,7 +9,7 @@ import sys
 _SCRIPT = """
 import gc, json
 import pyiceberg.table  # the long-lived heap a loader has
-from supplylake.loader.runner import settle_garbage_collector
+from supplylake.process.garbage import settle_garbage_collector
 before = gc.get_freeze_count(), gc.get_threshold()
 settle_garbage_collector()
 print(json.dumps([before, [gc.get_freeze_count(), gc.get_threshold()]]))

@@ -13,7 +13,7 @@ import textwrap
 _SCRIPT = textwrap.dedent(
     """
     import os, signal, subprocess, sys, threading
-    from supplylake.cli.lake import run_until_signalled
+    from supplylake.process.signals import run_until_signalled
 
     signal.signal(signal.SIGTERM, lambda *_: None)  # between runs, a signal is nothing
     spam = "import os, signal, sys\\nwhile True: os.kill(int(sys.argv[1]), signal.SIGTERM)"

@@ -1,5 +1,6 @@
 """Hypothesis strategies for schemas and the records that fit them."""
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,15 +50,60 @@ def timestamps(draw: st.DrawFn) -> tuple[str, int]:
     return text, (moment - _EPOCH - timedelta(minutes=offset)) // _US
 
 
+#: The last millisecond of the year 9999, the latest epoch milliseconds accepted.
+EPOCH_MS_MAX = 253_402_300_799_999
+
+
+def _int_text(n: int, zeros: int) -> str:
+    """``n`` as integer text, with leading zeros after the sign."""
+    return ("-" if n < 0 else "") + "0" * zeros + str(abs(n))
+
+
+def _integers(low: int, high: int) -> st.SearchStrategy[tuple[Any, Any]]:
+    """An integer as a JSON number or as integer text (leading zeros too)."""
+    numbers = st.integers(low, high)
+    texts = st.tuples(numbers, st.integers(0, 3)).map(lambda p: (_int_text(*p), p[0]))
+    return numbers.map(lambda v: (v, v)) | texts
+
+
+@st.composite
+def decimal_texts(draw: st.DrawFn) -> str:
+    """Decimal number text as the DOUBLE rules spell it (not integer text)."""
+    sign = draw(st.sampled_from(["", "-"]))
+    whole = draw(st.from_regex(r"[0-9]{0,20}", fullmatch=True))
+    fraction = draw(st.from_regex(r"[0-9]{0,20}", fullmatch=True))
+    mantissa = f"{whole}.{fraction}" if whole or fraction else "0."
+    exponent = draw(st.sampled_from(["", "e", "E"]))
+    if exponent:
+        exponent += draw(st.sampled_from(["", "+", "-"])) + str(draw(st.integers(0, 330)))
+    return sign + mantissa + exponent
+
+
+def _finite(text: str) -> bool:
+    return math.isfinite(float(text))
+
+
 def values(field_type: FieldType) -> st.SearchStrategy[tuple[Any, Any]]:
-    """(JSON value, what the table holds) pairs of one type."""
+    """(JSON value, what the table holds) pairs of one type, in each accepted encoding."""
     if field_type is FieldType.INT:
-        return st.integers(-(2**31), 2**31 - 1).map(lambda v: (v, v))
+        return _integers(-(2**31), 2**31 - 1)
     if field_type is FieldType.LONG:
-        return st.integers(-(2**63), 2**63 - 1).map(lambda v: (v, v))
+        return _integers(-(2**63), 2**63 - 1)
     if field_type is FieldType.DOUBLE:
         numbers = st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(2**53), 2**53)
-        return numbers.map(lambda v: (v, float(v)))
+        texts = st.floats(allow_nan=False, allow_infinity=False).map(repr) | decimal_texts().filter(
+            _finite
+        )
+        return (
+            numbers.map(lambda v: (v, float(v)))
+            | texts.map(lambda t: (t, float(t)))
+            | _integers(-(2**53), 2**53).map(lambda p: (p[0], float(p[1])))
+        )
     if field_type is FieldType.STRING:
         return st.text().map(lambda v: (v, v))
-    return timestamps()
+    epoch = st.integers(0, EPOCH_MS_MAX)
+    return (
+        timestamps()
+        | epoch.map(lambda ms: (ms, ms * 1000))
+        | st.tuples(epoch, st.integers(0, 3)).map(lambda p: (_int_text(*p), p[0] * 1000))
+    )

@@ -1,5 +1,7 @@
+import json
 import re
 from importlib.resources import files
+from pathlib import Path
 
 import pytest
 
@@ -31,7 +33,7 @@ def test_all_44_datasets_load_named_after_themselves():
     assert asc_datasets() is datasets
 
 
-def test_every_dataset_ends_with_one_internal_required_connection_id():
+def test_every_dataset_has_one_internal_required_connection_id_before_the_db_fields():
     for name, schema in asc_datasets().items():
         names = [f.name for f in schema.fields]
         assert names.count(CONNECTION_ID) == 1, name
@@ -39,7 +41,29 @@ def test_every_dataset_ends_with_one_internal_required_connection_id():
         assert field is not None
         assert field.type is FieldType.STRING and field.required, name
         if name != "supply_planning_parameters":
-            assert names[-1] == CONNECTION_ID, name
+            assert names[-3] == CONNECTION_ID, name
+
+
+def test_every_dataset_ends_with_the_optional_db_timestamps_aws_returns():
+    for name, schema in asc_datasets().items():
+        last = [(f.name, f.type, f.required) for f in schema.fields[-2:]]
+        assert last == [
+            ("db_creation_dttm", FieldType.TIMESTAMP, False),
+            ("db_updation_dttm", FieldType.TIMESTAMP, False),
+        ], name
+
+
+def test_inbound_order_has_the_fields_of_aws_example():
+    examples = json.loads(
+        (Path(__file__).parents[1] / "examples" / "aws_examples.json").read_text()
+    )
+    get = next(e for e in examples["examples"] if e["operation"] == "GetDataLakeDataset")
+    published = {
+        (f["name"], f["type"], f["isRequired"])
+        for f in get["output"]["dataset"]["schema"]["fields"]
+    }
+    ours = {(f.name, f.type.value, f.required) for f in asc_datasets()["inbound_order"].fields}
+    assert ours == published
 
 
 def test_connection_id_is_in_the_key_only_where_the_guide_puts_it():

@@ -1,6 +1,7 @@
 """Properties: valid records pass and survive the trip to Arrow; any one mutation is caught."""
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -9,17 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supplylake.schema.records import (
-    RecordError,
-    check_records,
-    json_to_arrow,
-    parse_records,
-    records_to_arrow,
-    validate_records,
-)
+from supplylake.schema.arrow import json_to_arrow, records_to_arrow
+from supplylake.schema.errors import RecordError
+from supplylake.schema.records import parse_records
+from supplylake.schema.rules import DECIMAL_TEXT, INT_TEXT, text_ok, texts_ok
 from supplylake.schema.types import DatasetSchema, Field, FieldType, Operation
+from supplylake.schema.validate import check_records, validate_records
 
-from .strategies import NAMES, schemas, timestamps, values
+from .strategies import EPOCH_MS_MAX, NAMES, decimal_texts, schemas, timestamps, values
 
 
 @st.composite
@@ -71,25 +69,42 @@ def test_valid_records_pass_and_round_trip_through_arrow(case):
     assert table_rows(records_to_arrow(records, schema, operation=operation)) == rows
 
 
+def _not(pattern: str) -> st.SearchStrategy[str]:
+    """Text that does not spell ``pattern``."""
+    return st.text().filter(lambda t: re.fullmatch(pattern, t) is None)
+
+
 def wrong_values(field_type: FieldType) -> st.SearchStrategy[Any]:
     containers = st.just([1]) | st.just({"a": 1})
-    if field_type is FieldType.INT:
-        out_of_range = st.integers(2**31, 2**64 - 1) | st.integers(-(2**63), -(2**31) - 1)
-        return st.floats() | st.text() | st.booleans() | out_of_range | containers
-    if field_type is FieldType.LONG:
-        return st.floats() | st.text() | st.booleans() | st.integers(2**63, 2**64 - 1) | containers
+    if field_type in (FieldType.INT, FieldType.LONG):
+        low, high = (-(2**31), 2**31 - 1) if field_type is FieldType.INT else (-(2**63), 2**63 - 1)
+        out_of_range = st.integers(high + 1, 2**64 - 1) | st.integers(-(2**65), low - 1)
+        return (
+            st.floats().filter(lambda f: not f.is_integer())
+            | st.booleans()
+            | out_of_range
+            | out_of_range.map(str)
+            | _not(INT_TEXT)
+            | decimal_texts()
+            | containers
+        )
     if field_type is FieldType.DOUBLE:
         inexact = st.integers(2**53 + 1, 2**64 - 1) | st.integers(-(2**63), -(2**53) - 1)
-        return st.text() | st.booleans() | inexact | containers
+        special = st.sampled_from(["NaN", "nan", "Infinity", "-inf", "1e400", "-2E+309", "0x10"])
+        return (
+            _not(DECIMAL_TEXT) | st.booleans() | inexact | inexact.map(str) | special | containers
+        )
     if field_type is FieldType.STRING:
         return st.integers() | st.floats() | st.booleans() | containers
-    bad_text = st.sampled_from(["yesterday", "", "2024-01-02T03", "2024-13-01", "20240102"])
+    bad_text = st.sampled_from(["yesterday", "", "2024-01-02T03", "2024-13-01", "-1", "+5"])
+    out_of_range = st.integers(EPOCH_MS_MAX + 1, 2**64 - 1) | st.integers(-(2**63), -1)
     return (
-        st.integers()
-        | st.floats()
+        st.floats()
         | st.booleans()
         | containers
         | bad_text
+        | out_of_range
+        | st.integers(EPOCH_MS_MAX + 1, 10**30).map(str)
         | timestamps().map(lambda t: t[0] + "x")
     )
 
@@ -128,7 +143,7 @@ def test_one_mutation_is_named_by_record_and_field(case, data):
 
 def _column_path(records: list[dict[str, Any]], schema: DatasetSchema, operation: Operation) -> Any:
     """records_to_arrow through its column-by-column path alone: the table, or the error."""
-    from supplylake.schema import records as module
+    from supplylake.schema import arrow as module
 
     saved = module._struct_to_arrow
     module._struct_to_arrow = lambda *args: None  # type: ignore[assignment]
@@ -152,14 +167,27 @@ def test_the_struct_path_agrees_with_the_column_path(case, data):
         records[data.draw(st.integers(0, len(records) - 1))][field.name] = data.draw(
             wrong_values(field.type) | st.none()
         )
-    from supplylake.schema.records import _struct_to_arrow
+    from supplylake.schema.arrow import _struct_to_arrow
 
     slow = _column_path(records, schema, operation)
     fast = _struct_to_arrow(records, schema, {}, operation, False)
-    if isinstance(slow, pa.Table):
+    if isinstance(slow, pa.Table) and not (fast is None and _spelled_apart(records, schema)):
         assert fast is not None and fast.equals(slow)
-    else:
+    elif not isinstance(slow, pa.Table):
         assert fast is None
+
+
+def _spelled_apart(records: list[dict[str, Any]], schema: DatasetSchema) -> bool:
+    """Whether a field's values are spelled in ways one struct cannot read: a numeric field as
+    a string in some records only (or not in the first), a timestamp as an integer."""
+    for f in schema.fields:
+        kinds = {type(r.get(f.name)) for r in records} - {type(None)}
+        if f.type is FieldType.TIMESTAMP and int in kinds:
+            return True
+        numeric = f.type in (FieldType.INT, FieldType.LONG, FieldType.DOUBLE)
+        if numeric and str in kinds and (kinds != {str} or type(records[0].get(f.name)) is not str):
+            return True
+    return False
 
 
 def _outcome(run: Any) -> Any:
@@ -234,7 +262,11 @@ def test_the_json_reader_path_gives_the_table_of_the_records(case, data):
         fill = data.draw(st.sampled_from([{}, {schema.fields[-1].name: "filled"}]))
     expected = records_to_arrow(records, schema, operation=operation, fill=fill, checked=checked)
     got = json_to_arrow(texts, schema, operation=operation, fill=fill, checked=checked)
-    assert got is not None
+    if got is None:
+        # It may step aside (the loader then converts the parsed records) only for spellings
+        # one struct cannot read.
+        assert _spelled_apart(records, schema)
+        return
     assert got.schema == expected.schema
     assert got.equals(expected)
 
@@ -262,3 +294,17 @@ def test_the_json_reader_path_declines_what_it_cannot_vouch_for():
     ):
         # The loader then parses the records and converts them as before, or says why not.
         assert json_to_arrow([good, bad], schema) is None, bad
+
+
+def _number_texts(field_type: FieldType) -> st.SearchStrategy[str]:
+    good = values(field_type).map(lambda p: p[0] if isinstance(p[0], str) else repr(p[0]))
+    bad = wrong_values(field_type).filter(lambda v: isinstance(v, str))
+    edge = st.sampled_from(["9007199254740992", "9007199254740993", "-9007199254740993", "1\n2"])
+    return good | bad | edge
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.sampled_from([FieldType.INT, FieldType.LONG, FieldType.DOUBLE]), st.data())
+def test_a_column_of_number_texts_is_judged_as_each_text_is(field_type, data):
+    texts = data.draw(st.lists(_number_texts(field_type), min_size=1, max_size=12))
+    assert texts_ok(field_type, texts) == all(text_ok(field_type, t) for t in texts)

@@ -1,13 +1,15 @@
-"""The store contract: one test class, run against every backend."""
+"""The store contract: one test class, run against every backend.
+
+Behaviour that only one backend has (its batched append, its migrations, its file or server)
+is tested in ``test_sqlite.py`` and ``test_postgres.py``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,23 +19,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from supplylake.schema.types import DatasetSchema, Field, FieldType, Operation
-from supplylake.store import _migrations, _sqlite_append, open_store
-from supplylake.store._dialect import SQLITE
+from supplylake.schema.types import DatasetSchema, Field, FieldType
+from supplylake.store import open_store
 from supplylake.store.base import (
     AccessKey,
     AlreadyExists,
     AppendResult,
     Dataset,
     DatasetRef,
-    IdempotencyKey,
-    Instance,
     Namespace,
-    NewEvent,
     NotFound,
     Outcome,
     PendingQuotaExceeded,
@@ -44,62 +41,16 @@ from supplylake.store.base import (
 from supplylake.store.postgres import PostgresStore
 from supplylake.store.sqlite import SqliteStore
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-INST = "11111111-2222-3333-4444-555555555555"
-ARN = f"arn:aws:scn:us-east-1:000000000000:instance/{INST}"
-
-
-def _instance(instance_id: str = INST, account: str = "000000000000", **kw: object) -> Instance:
-    values: dict[str, object] = dict(
-        instance_id=instance_id,
-        account_id=account,
-        region="us-east-1",
-        state="Active",
-        created_at=T0,
-        updated_at=T0,
-    )
-    values.update(kw)
-    return Instance(**values)  # type: ignore[arg-type]
-
-
-def _event(n: int, dataset: str = "orders", instance_id: str = INST) -> NewEvent:
-    return NewEvent(
-        event_id=f"00000000-0000-0000-0000-{n:012d}",
-        instance_id=instance_id,
-        event_type="scn.data.dataset",
-        event_group_id=f"g{n % 3}",
-        event_timestamp=T0,
-        namespace="default",
-        dataset=dataset,
-        operation=Operation.UPSERT,
-        data=f'{{"id": "{n}"}}',
-        received_at=T0,
-    )
-
-
-def _idem(token: str, digest: str = "h1", ttl: timedelta = timedelta(hours=8)) -> IdempotencyKey:
-    return IdempotencyKey("scope", token, digest, datetime.now(UTC) + ttl)
-
-
-def _payloads(store: Store) -> int:
-    """How many event payloads the store holds."""
-    count: int = store._read(  # type: ignore[attr-defined]
-        lambda c: c.execute("SELECT count(*) FROM sl_event_data").fetchone()[0]
-    )
-    return count
-
-
-@contextlib.contextmanager
-def _writer_paused(store: Store) -> Iterator[None]:
-    """Hold the store's writer, so that what is submitted meanwhile commits as one batch."""
-    started, release = threading.Event(), threading.Event()
-    held = store._writer.submit(lambda _c: (started.set(), release.wait(10)))  # type: ignore[attr-defined]
-    started.wait(10)
-    try:
-        yield
-    finally:
-        release.set()
-        held.result()
+from .support import (
+    ARN,
+    INST,
+    T0,
+    idem_key,
+    make_instance,
+    new_event,
+    payload_count,
+    writer_paused,
+)
 
 
 class StoreContract:
@@ -141,18 +92,24 @@ class StoreContract:
         assert revoked is not None and revoked.revoked_at == T0 + timedelta(seconds=1)
 
     def test_instance_crud_and_listing(self, store: Store) -> None:
-        ids = [f"{i:08d}-0000-0000-0000-000000000000" for i in range(5)]
+        # Made in this order (ids that do not sort the same way): listed in creation order.
+        ids = [f"{i:08d}-0000-0000-0000-000000000000" for i in (3, 1, 4, 0, 2)]
         for i, iid in enumerate(ids):
-            store.create_instance(_instance(iid, name=f"n{i % 2}"), {"k": "v"}, f"arn/{iid}", None)
+            store.create_instance(
+                replace(make_instance(iid, name=f"n{i % 2}"), created_at=T0 + timedelta(i)),
+                {"k": "v"},
+                f"arn/{iid}",
+                None,
+            )
         store.create_instance(
-            _instance("99999999-0000-0000-0000-000000000000", account="111111111111"),
+            make_instance("99999999-0000-0000-0000-000000000000", account="111111111111"),
             {},
             "arn/x",
             None,
         )
         page = store.list_instances("000000000000", None, 3, [], [])
         assert [i.instance_id for i in page] == ids[:3]
-        page = store.list_instances("000000000000", ids[2], 10, [], [])
+        page = store.list_instances("000000000000", (T0 + timedelta(2), ids[2]), 10, [], [])
         assert [i.instance_id for i in page] == ids[3:]
         assert [
             i.instance_id for i in store.list_instances("000000000000", None, 10, ["n1"], [])
@@ -167,18 +124,21 @@ class StoreContract:
             store.update_instance("00000000-dead-0000-0000-000000000000", T0, state="Active")
 
     def test_create_instance_is_idempotent_by_token(self, store: Store) -> None:
-        first = store.create_instance(_instance(), {}, ARN, _idem("tok"))
+        first = store.create_instance(make_instance(), {}, ARN, idem_key("tok"))
         again = store.create_instance(
-            _instance("22222222-0000-0000-0000-000000000000"), {}, ARN, _idem("tok")
+            make_instance("22222222-0000-0000-0000-000000000000"), {}, ARN, idem_key("tok")
         )
         assert again.instance_id == first.instance_id
         with pytest.raises(TokenConflict):
             store.create_instance(
-                _instance("33333333-0000-0000-0000-000000000000"), {}, ARN, _idem("tok", "h2")
+                make_instance("33333333-0000-0000-0000-000000000000"),
+                {},
+                ARN,
+                idem_key("tok", "h2"),
             )
 
     def test_namespaces_and_datasets(self, store: Store) -> None:
-        store.create_instance(_instance(), {}, ARN, None)
+        store.create_instance(make_instance(), {}, ARN, None)
         ns = Namespace(INST, "sales", T0, T0, "desc")
         store.create_namespace(ns, {"a": "1"}, ARN + "/namespaces/sales")
         with pytest.raises(AlreadyExists):
@@ -219,18 +179,18 @@ class StoreContract:
         assert store.get_tags("arn:x") == {"k0": "changed", "k2": "v"}
 
     def test_payloads_come_back_exactly_small_or_packed(self, store: Store) -> None:
-        """Large payloads are stored packed (zstd), small ones as text; both read back as sent,
+        """Large payloads are stored packed (LZ4), small ones as text; both read back as sent,
         whether appended one at a time or batched, by get_event and by pending_events."""
-        store.create_instance(_instance(), {}, ARN, None)
+        store.create_instance(make_instance(), {}, ARN, None)
         line = '{"id": "%d", "note": "Grüße, año, 東京 🚚 \\"quoted\\"\\n", "pad": "%s"}'
         payloads = [
             line % (0, ""),  # small
             line % (1, base64.b64encode(os.urandom(24_000)).decode()),  # large, random
             "[" + ",".join(line % (2, "x" * k) for k in range(400)) + "]",  # large, repetitive
         ]
-        events = [replace(_event(n), data=p) for n, p in enumerate(payloads)]
+        events = [replace(new_event(n), data=p) for n, p in enumerate(payloads)]
         alone = store.append_event(events[0], None, 100).result()
-        with _writer_paused(store):
+        with writer_paused(store):
             batched = [store.append_event(e, None, 100) for e in events[1:]]
         results = [alone] + [f.result() for f in batched]
         for result, payload in zip(results, payloads, strict=True):
@@ -249,8 +209,8 @@ class StoreContract:
         assert stored[2][2] < len(payloads[2]) / 10  # repetitive JSON packs small
 
     def test_events_get_positions_in_commit_order(self, store: Store) -> None:
-        store.create_instance(_instance(), {}, ARN, None)
-        results = [store.append_event(_event(n), None, 100).result() for n in range(5)]
+        store.create_instance(make_instance(), {}, ARN, None)
+        results = [store.append_event(new_event(n), None, 100).result() for n in range(5)]
         positions = [r.position for r in results]
         assert positions == sorted(positions) and len(set(positions)) == 5
         ev = store.get_event(INST, results[2].event_id, with_data=True)
@@ -263,36 +223,38 @@ class StoreContract:
         assert store.list_events(INST, "scn.data.forecast", None, 10) == []
 
     def test_concurrent_appends_share_commits_and_lose_nothing(self, store: Store) -> None:
-        store.create_instance(_instance(), {}, ARN, None)
+        store.create_instance(make_instance(), {}, ARN, None)
         with ThreadPoolExecutor(16) as pool:
             futures = list(
-                pool.map(lambda n: store.append_event(_event(n), None, 10_000), range(400))
+                pool.map(lambda n: store.append_event(new_event(n), None, 10_000), range(400))
             )
         results = [f.result() for f in futures]
         assert len({r.position for r in results}) == 400
         assert len(store.list_events(INST, None, None, 1000)) == 400
 
     def test_token_replay_and_conflict(self, store: Store) -> None:
-        store.create_instance(_instance(), {}, ARN, None)
-        first = store.append_event(_event(1), _idem("t" * 40), 100).result()
-        again = store.append_event(_event(2), _idem("t" * 40), 100).result()
+        store.create_instance(make_instance(), {}, ARN, None)
+        first = store.append_event(new_event(1), idem_key("t" * 40), 100).result()
+        again = store.append_event(new_event(2), idem_key("t" * 40), 100).result()
         assert again.event_id == first.event_id and again.replayed
         with pytest.raises(TokenConflict):
-            store.append_event(_event(3), _idem("t" * 40, "other"), 100).result()
+            store.append_event(new_event(3), idem_key("t" * 40, "other"), 100).result()
         assert len(store.list_events(INST, None, None, 10)) == 1
 
     def test_expired_token_is_fresh_again(self, store: Store) -> None:
-        store.create_instance(_instance(), {}, ARN, None)
-        store.append_event(_event(1), _idem("x" * 40, ttl=timedelta(seconds=-1)), 100).result()
-        second = store.append_event(_event(2), _idem("x" * 40), 100).result()
+        store.create_instance(make_instance(), {}, ARN, None)
+        store.append_event(
+            new_event(1), idem_key("x" * 40, ttl=timedelta(seconds=-1)), 100
+        ).result()
+        second = store.append_event(new_event(2), idem_key("x" * 40), 100).result()
         assert not second.replayed
 
     def test_pending_quota_and_completion(self, store: Store) -> None:
-        store.create_instance(_instance(), {}, ARN, None)
-        a = store.append_event(_event(1), None, 2).result()
-        b = store.append_event(_event(2, "other"), None, 2).result()
+        store.create_instance(make_instance(), {}, ARN, None)
+        a = store.append_event(new_event(1), None, 2).result()
+        b = store.append_event(new_event(2, "other"), None, 2).result()
         with pytest.raises(PendingQuotaExceeded):
-            store.append_event(_event(3), None, 2).result()
+            store.append_event(new_event(3), None, 2).result()
         assert sorted(store.pending_datasets(), key=lambda r: r.name) == [
             DatasetRef(INST, "default", "orders"),
             DatasetRef(INST, "default", "other"),
@@ -308,23 +270,23 @@ class StoreContract:
         assert done is not None and done.status == "SUCCEEDED" and done.message is None
         assert failed is not None and (failed.status, failed.message) == ("FAILED", "why")
         assert store.pending_datasets() == []
-        store.append_event(_event(4), None, 2).result()  # the quota freed up
+        store.append_event(new_event(4), None, 2).result()  # the quota freed up
 
     def test_appends_committed_together_behave_as_if_one_by_one(self, store: Store) -> None:
-        store.create_instance(_instance(), {}, ARN, None)
-        earlier = store.append_event(_event(100), _idem("live"), 100).result()
+        store.create_instance(make_instance(), {}, ARN, None)
+        earlier = store.append_event(new_event(100), idem_key("live"), 100).result()
         unknown = "99999999-0000-0000-0000-000000000000"
-        with _writer_paused(store):
+        with writer_paused(store):
             futures = [
-                store.append_event(_event(1), None, 4),
-                store.append_event(_event(2), _idem("live"), 4),  # a replay
-                store.append_event(_event(3), _idem("live", "h2"), 4),  # another request
-                store.append_event(_event(4), _idem("new"), 4),
-                store.append_event(_event(5), _idem("new"), 4),  # replays 4, same batch
-                store.append_event(_event(6), _idem("new", "h2"), 4),
-                store.append_event(_event(7, instance_id=unknown), None, 4),
-                store.append_event(_event(8), None, 4),  # the 4th pending event
-                store.append_event(_event(9), _idem("late"), 4),  # over the quota
+                store.append_event(new_event(1), None, 4),
+                store.append_event(new_event(2), idem_key("live"), 4),  # a replay
+                store.append_event(new_event(3), idem_key("live", "h2"), 4),  # another request
+                store.append_event(new_event(4), idem_key("new"), 4),
+                store.append_event(new_event(5), idem_key("new"), 4),  # replays 4, same batch
+                store.append_event(new_event(6), idem_key("new", "h2"), 4),
+                store.append_event(new_event(7, instance_id=unknown), None, 4),
+                store.append_event(new_event(8), None, 4),  # the 4th pending event
+                store.append_event(new_event(9), idem_key("late"), 4),  # over the quota
             ]
         outcomes: list[object] = []
         for f in futures:
@@ -348,14 +310,14 @@ class StoreContract:
         assert listed == [fourth.event_id, new.event_id, first.event_id, earlier.event_id]
         # The refused append did not keep its token.
         store.complete_events([Outcome(first.position, "SUCCEEDED")], T0)
-        assert not store.append_event(_event(10), _idem("late", "h3"), 4).result().replayed
+        assert not store.append_event(new_event(10), idem_key("late", "h3"), 4).result().replayed
 
     def test_batched_appends_keep_each_payload_through_completion_and_purge(
         self, store: Store
     ) -> None:
-        store.create_instance(_instance(), {}, ARN, None)
-        with _writer_paused(store):
-            futures = [store.append_event(_event(n), None, 1000) for n in range(50)]
+        store.create_instance(make_instance(), {}, ARN, None)
+        with writer_paused(store):
+            futures = [store.append_event(new_event(n), None, 1000) for n in range(50)]
         results = [f.result() for f in futures]
         positions = [r.position for r in results]
         assert positions == list(range(positions[0], positions[0] + 50))
@@ -369,13 +331,13 @@ class StoreContract:
         assert store.get_event(INST, results[7].event_id) == replace(done, data=None)
         assert store.purge_events(datetime.now(UTC) + timedelta(days=1), T0) == 50
         assert store.get_event(INST, results[7].event_id, with_data=True) is None
-        assert _payloads(store) == 0
+        assert payload_count(store) == 0
 
     def test_a_batch_of_one_instance_stops_at_its_quota(self, store: Store) -> None:
-        store.create_instance(_instance(), {}, ARN, None)
-        store.append_event(_event(0), None, 3).result()
-        with _writer_paused(store):
-            futures = [store.append_event(_event(n), None, 3) for n in range(1, 5)]
+        store.create_instance(make_instance(), {}, ARN, None)
+        store.append_event(new_event(0), None, 3).result()
+        with writer_paused(store):
+            futures = [store.append_event(new_event(n), None, 3) for n in range(1, 5)]
         outcomes = [f.exception(timeout=30) or f.result() for f in futures]
         assert [type(o).__name__ for o in outcomes] == ["AppendResult"] * 2 + [
             "PendingQuotaExceeded"
@@ -383,13 +345,13 @@ class StoreContract:
         assert len(store.list_events(INST, None, None, 10)) == 3
 
     def test_appends_awaited_on_an_event_loop(self, store: Store) -> None:
-        store.create_instance(_instance(), {}, ARN, None)
+        store.create_instance(make_instance(), {}, ARN, None)
 
         async def send() -> list[object]:
             appends = [
-                store.append_event_async(_event(n), _idem(f"a{n % 5}"), 100) for n in range(8)
+                store.append_event_async(new_event(n), idem_key(f"a{n % 5}"), 100) for n in range(8)
             ]
-            appends.append(store.append_event_async(_event(9), _idem("a0", "other"), 100))
+            appends.append(store.append_event_async(new_event(9), idem_key("a0", "other"), 100))
             return await asyncio.gather(*appends, return_exceptions=True)
 
         results = asyncio.run(send())
@@ -401,30 +363,30 @@ class StoreContract:
 
     def test_append_to_unknown_instance_fails(self, store: Store) -> None:
         with pytest.raises(NotFound):
-            store.append_event(_event(1), None, 10).result()
+            store.append_event(new_event(1), None, 10).result()
 
     def test_purge_keeps_pending_events(self, store: Store) -> None:
-        store.create_instance(_instance(), {}, ARN, None)
-        a = store.append_event(_event(1), None, 10).result()
-        b = store.append_event(_event(2), None, 10).result()
+        store.create_instance(make_instance(), {}, ARN, None)
+        a = store.append_event(new_event(1), None, 10).result()
+        b = store.append_event(new_event(2), None, 10).result()
         store.complete_events([Outcome(a.position, "SUCCEEDED")], T0)
         assert store.purge_events(datetime.now(UTC) + timedelta(days=1), T0) == 1
         assert store.get_event(INST, a.event_id) is None
         assert store.get_event(INST, b.event_id) is not None
 
     def test_purge_instance(self, store: Store) -> None:
-        store.create_instance(_instance(), {"t": "1"}, ARN, None)
+        store.create_instance(make_instance(), {"t": "1"}, ARN, None)
         store.create_namespace(Namespace(INST, "ns", T0, T0), {"t": "2"}, ARN + "/namespaces/ns")
-        store.append_event(_event(1), None, 10).result()
+        store.append_event(new_event(1), None, 10).result()
         store.purge_instance(INST, ARN)
         assert store.get_namespace(INST, "ns") is None
         assert store.list_events(INST, None, None, 10) == []
         assert store.get_tags(ARN) == {} and store.get_tags(ARN + "/namespaces/ns") == {}
         assert store.get_instance(INST) is not None
-        assert _payloads(store) == 0
+        assert payload_count(store) == 0
 
     def test_reads_from_many_threads(self, store: Store) -> None:
-        store.create_instance(_instance(), {}, ARN, None)
+        store.create_instance(make_instance(), {}, ARN, None)
         errors: list[BaseException] = []
 
         def read() -> None:
@@ -440,6 +402,20 @@ class StoreContract:
         for t in threads:
             t.join()
         assert errors == []
+
+    def test_what_was_committed_is_there_after_reopening(self, store_url: str) -> None:
+        first = open_store(store_url)
+        try:
+            first.create_instance(make_instance(), {}, ARN, None)
+            r = first.append_event(new_event(1), None, 10).result()
+        finally:
+            first.close()
+        again = open_store(store_url)
+        try:
+            assert again.get_event(INST, r.event_id) is not None
+            assert again.append_event(new_event(2), None, 10).result().position > r.position
+        finally:
+            again.close()
 
     # -- leases ---------------------------------------------------------------------------
     def test_a_lease_is_held_by_one_session_until_released(self, store: Store) -> None:
@@ -491,14 +467,16 @@ class StoreContract:
     def test_a_waiter_wakes_on_events_committed_by_another_store(
         self, store: Store, store_url: str
     ) -> None:
-        store.create_instance(_instance(), {}, ARN, None)
+        store.create_instance(make_instance(), {}, ARN, None)
         waiter = store.open_event_waiter()
         other = open_store(store_url)
         try:
             waiter.wait(0.05)  # whatever happened before
             assert not waiter.wait(0.1)
             started = time.monotonic()
-            timer = threading.Timer(0.2, lambda: other.append_event(_event(1), None, 10).result())
+            timer = threading.Timer(
+                0.2, lambda: other.append_event(new_event(1), None, 10).result()
+            )
             timer.start()
             assert waiter.wait(10)
             assert time.monotonic() - started < 5
@@ -514,7 +492,7 @@ class StoreContract:
         """Three processes, each with its own store (and group committer), append at once: every
         token makes one event whichever process wins it, the quota counts every process's
         events, positions are never handed out twice, and no append fails for the contention."""
-        store.create_instance(_instance(), {}, ARN, None)
+        store.create_instance(make_instance(), {}, ARN, None)
         tokens, untokened, quota = 40, 30, 40 + 3 * 30 - 10
         args = [str(tokens), str(untokened), str(quota)]
         children = [
@@ -585,8 +563,7 @@ class StoreContract:
 
 _HOLDER = """
 import sys, time
-from supplylake.store import _migrations, _sqlite_append, open_store
-from supplylake.store._dialect import SQLITE
+from supplylake.store import open_store
 store = open_store(sys.argv[1])
 leases = store.open_leases("holder")
 assert leases.try_acquire(sys.argv[2])
@@ -639,124 +616,6 @@ class TestSqliteStore(StoreContract):
     def store_url(self, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'store.db'}"
 
-    def test_survives_reopen(self, tmp_path: Path) -> None:
-        s = SqliteStore(tmp_path / "store.db")
-        s.create_instance(_instance(), {}, ARN, None)
-        r = s.append_event(_event(1), None, 10).result()
-        s.close()
-        s = SqliteStore(tmp_path / "store.db")
-        try:
-            assert s.get_event(INST, r.event_id) is not None
-            assert s.append_event(_event(2), None, 10).result().position > r.position
-        finally:
-            s.close()
-
-    def test_batched_appends_commit_in_few_statements(
-        self, store: Store, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        store.create_instance(_instance(), {}, ARN, None)
-        sizes: list[int] = []
-        run_many = _sqlite_append.SqliteBulkAppend.run_many
-
-        def counting(self: _sqlite_append.SqliteBulkAppend, conn: Any, items: Any) -> list[Any]:
-            sizes.append(len(items))
-            return run_many(self, conn, items)
-
-        monkeypatch.setattr(_sqlite_append.SqliteBulkAppend, "run_many", counting)
-        with _writer_paused(store):
-            futures = [
-                store.append_event(_event(n), _idem(f"t{n % 150}"), 1000) for n in range(200)
-            ]
-        results = [f.result(timeout=30) for f in futures]
-        assert sizes == [200]
-        first = [r.position for r in results[:150]]
-        assert first == list(range(first[0], first[0] + 150))
-        # A token repeated in the same batch answers the first append's event.
-        assert results[150:] == [replace(r, replayed=True) for r in results[:50]]
-
-    def test_a_failing_batch_runs_again_one_append_at_a_time(
-        self, store: Store, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        store.create_instance(_instance(), {}, ARN, None)
-
-        def broken(self: _sqlite_append.SqliteBulkAppend, conn: Any, items: Any) -> list[Any]:
-            conn.execute("INSERT INTO sl_tokens VALUES ('s', 't', 'h', 'r', 0)")
-            raise sqlite3.OperationalError("injected")
-
-        monkeypatch.setattr(_sqlite_append.SqliteBulkAppend, "run_many", broken)
-        with _writer_paused(store):
-            futures = [store.append_event(_event(n), _idem(f"tok{n}"), 2) for n in range(4)]
-        results = [f.exception() or f.result() for f in futures]
-        assert [type(r).__name__ for r in results] == ["AppendResult"] * 2 + [
-            "PendingQuotaExceeded"
-        ] * 2
-        assert store._read(  # type: ignore[attr-defined]
-            lambda c: c.execute("SELECT count(*) FROM sl_tokens WHERE scope = 's'").fetchone()
-        ) == (0,)
-        assert _payloads(store) == 2
-
-    def test_migrating_moves_payloads_to_their_own_table(self, tmp_path: Path) -> None:
-        path = tmp_path / "old.db"
-        conn = sqlite3.connect(path, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("CREATE TABLE sl_schema_version (version INTEGER NOT NULL)")
-        for version, ddl in enumerate(_migrations.MIGRATIONS[:2], 1):
-            for statement in SQLITE.render(ddl).split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute("INSERT INTO sl_schema_version VALUES (?)", (version,))
-        conn.execute(
-            "INSERT INTO sl_instances (instance_id, account_id, region, state, version,"
-            " created_at, updated_at) VALUES (?, '000000000000', 'us-east-1', 'Active', 1, 0, 0)",
-            (INST,),
-        )
-        conn.execute(
-            "INSERT INTO sl_events (event_id, instance_id, event_type, event_group_id,"
-            " event_timestamp, namespace, dataset, operation, data, status, received_at)"
-            " VALUES ('e1', ?, 'scn.data.dataset', 'g', 0, 'default', 'orders', 'UPSERT',"
-            " '{\"id\": \"old\"}', 'IN_PROGRESS', 0)",
-            (INST,),
-        )
-        conn.close()
-        s = SqliteStore(path)
-        try:
-            old = s.get_event(INST, "e1", with_data=True)
-            assert old is not None and old.data == '{"id": "old"}'
-            new = s.append_event(_event(1), None, 10).result()
-            assert new.position > old.position
-            pending = s.pending_events(DatasetRef(INST, "default", "orders"), 10)
-            assert [e.data for e in pending] == ['{"id": "old"}', '{"id": "1"}']
-        finally:
-            s.close()
-
-    def test_the_writer_copies_the_wal_into_the_database_between_transactions(
-        self, tmp_path: Path
-    ) -> None:
-        # SQLite alone would checkpoint only past 64 MB of WAL, inside a commit.
-        s = SqliteStore(tmp_path / "store.db")
-        try:
-            s.create_instance(_instance(), {}, ARN, None)
-            # Random text: stored packed (see store._payload), it still takes ~790 KB.
-            payload = '{"id": "' + base64.b64encode(os.urandom(3 << 18)).decode() + '"}'
-            for n in range(3):
-                s.append_event(replace(_event(n), data=payload), None, 100).result()
-                time.sleep(0.3)
-            s.append_event(_event(9), None, 100).result()  # the next commit checkpoints
-            deadline = time.monotonic() + 10
-            while (tmp_path / "store.db").stat().st_size < 2 << 20:
-                assert time.monotonic() < deadline, "the WAL was not checkpointed"
-                time.sleep(0.05)
-        finally:
-            s.close()
-
-    def test_wal_mode(self, tmp_path: Path) -> None:
-        import sqlite3
-
-        s = SqliteStore(tmp_path / "store.db")
-        s.close()
-        mode = sqlite3.connect(tmp_path / "store.db").execute("PRAGMA journal_mode").fetchone()[0]
-        assert mode == "wal"
-
 
 class TestPostgresStore(StoreContract):
     @pytest.fixture
@@ -768,24 +627,3 @@ class TestPostgresStore(StoreContract):
     @pytest.fixture
     def store_url(self, postgres_database: str) -> str:
         return postgres_database
-
-    def test_survives_reopen(self, postgres_database: str) -> None:
-        s = PostgresStore(postgres_database)
-        s.create_instance(_instance(), {}, ARN, None)
-        r = s.append_event(_event(1), None, 10).result()
-        s.close()
-        s = PostgresStore(postgres_database)
-        try:
-            assert s.get_event(INST, r.event_id) is not None
-            assert s.append_event(_event(2), None, 10).result().position > r.position
-        finally:
-            s.close()
-
-    @pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg"])
-    def test_open_store_picks_postgres_by_url(self, postgres_database: str, scheme: str) -> None:
-        s = open_store(scheme + "://" + postgres_database.split("://", 1)[1])
-        try:
-            assert isinstance(s, PostgresStore)
-            assert s.secret("x") == s.secret("x")
-        finally:
-            s.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from supplylake.store._groupcommit import GroupCommitter
+from supplylake.store.groupcommit import CommitBackend, GroupCommitter
 
 
 class _Conn:
@@ -13,19 +13,43 @@ class _Conn:
         self.log: list[str] = []
 
 
+class _Backend(CommitBackend[_Conn]):
+    """Logs what the committer asks of it; ``begin`` and ``after`` replace those steps."""
+
+    def __init__(self, conn: _Conn, begin: Any, after: Any) -> None:
+        self._conn, self._begin, self._after = conn, begin, after
+
+    def connect(self) -> _Conn:
+        return self._conn
+
+    def begin(self, conn: _Conn) -> None:
+        if self._begin is not None:
+            self._begin(conn)
+        else:
+            conn.log.append("begin")
+
+    def savepoint(self, conn: _Conn, statement: str) -> None:
+        pass
+
+    def commit(self, conn: _Conn) -> None:
+        conn.log.append("commit")
+
+    def rollback(self, conn: _Conn) -> None:
+        conn.log.append("rollback")
+
+    def healthy(self, conn: _Conn) -> bool:
+        return True
+
+    def after_commit(self, conn: _Conn) -> None:
+        if self._after is not None:
+            self._after(conn)
+
+
 def _committer(
     after: Any = None, begin: Any = None, conn: _Conn | None = None
 ) -> tuple[GroupCommitter[_Conn], _Conn]:
     conn = conn or _Conn()
-    committer: GroupCommitter[_Conn] = GroupCommitter(
-        connect=lambda: conn,
-        begin=begin or (lambda c: c.log.append("begin")),
-        savepoint=lambda c, sql: None,
-        commit=lambda c: c.log.append("commit"),
-        rollback=lambda c: c.log.append("rollback"),
-        after_commit=after,
-    )
-    return committer, conn
+    return GroupCommitter(_Backend(conn, begin, after)), conn
 
 
 def test_after_commit_runs_once_the_batch_is_answered() -> None:

@@ -1,4 +1,5 @@
-"""PostgresStore across processes: several stores on one database, as several servers run.
+"""What only PostgresStore does, above all across processes: several stores on one database, as
+several servers run.
 
 Each PostgresStore has its own connections and writer thread, so two of them in one test behave
 as two processes do towards the database.
@@ -14,11 +15,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from supplylake.store import _migrations, _pg_append, _sql_tokens
+from supplylake.store import open_store
 from supplylake.store.base import AppendResult, DatasetRef, PendingQuotaExceeded, TokenConflict
-from supplylake.store.postgres import PgConnection, PostgresStore
+from supplylake.store.postgres import PostgresStore
+from supplylake.store.postgres.append import PostgresAppend
+from supplylake.store.postgres.connection import PostgresConnection
+from supplylake.store.sql import migrations, tokens
 
-from .test_contract import ARN, INST, _event, _idem, _instance, _writer_paused
+from .support import ARN, INST, idem_key, make_instance, new_event, writer_paused
 
 OTHER = "22222222-3333-4444-5555-666666666666"
 
@@ -26,8 +30,8 @@ OTHER = "22222222-3333-4444-5555-666666666666"
 @pytest.fixture
 def stores(postgres_database: str) -> Iterator[tuple[PostgresStore, PostgresStore]]:
     a, b = PostgresStore(postgres_database), PostgresStore(postgres_database)
-    a.create_instance(_instance(), {}, ARN, None)
-    a.create_instance(_instance(OTHER), {}, ARN + "-other", None)
+    a.create_instance(make_instance(), {}, ARN, None)
+    a.create_instance(make_instance(OTHER), {}, ARN + "-other", None)
     yield a, b
     a.close()
     b.close()
@@ -42,8 +46,8 @@ def test_two_stores_racing_one_token_make_one_event(
         token = f"token-{n:04d}".ljust(40, "x")
         futures.append(
             (
-                a.append_event(_event(2 * n), _idem(token), 10_000),
-                b.append_event(_event(2 * n + 1), _idem(token), 10_000),
+                a.append_event(new_event(2 * n), idem_key(token), 10_000),
+                b.append_event(new_event(2 * n + 1), idem_key(token), 10_000),
             )
         )
     for fa, fb in futures:
@@ -56,21 +60,21 @@ def test_two_stores_racing_one_token_make_one_event(
 def test_a_token_claimed_in_a_concurrent_transaction_is_replayed(postgres_database: str) -> None:
     """Without the writers' lock too: the second claim waits for the first and sees its row."""
     PostgresStore(postgres_database).close()  # creates the schema
-    first = PgConnection(psycopg.connect(postgres_database, autocommit=True))
-    second = PgConnection(psycopg.connect(postgres_database, autocommit=True))
+    first = PostgresConnection(psycopg.connect(postgres_database, autocommit=True))
+    second = PostgresConnection(psycopg.connect(postgres_database, autocommit=True))
     try:
         first.execute("BEGIN")
-        assert _sql_tokens.claim_token(first, _idem("t" * 40), "event-1") is None
+        assert tokens.claim_token(first, idem_key("t" * 40), "event-1") is None
         second.execute("BEGIN")
         with ThreadPoolExecutor(1) as pool:
-            racing = pool.submit(_sql_tokens.claim_token, second, _idem("t" * 40), "event-2")
+            racing = pool.submit(tokens.claim_token, second, idem_key("t" * 40), "event-2")
             threading.Event().wait(0.3)
             assert not racing.done()  # waits on the first transaction's row
             first.execute("COMMIT")
             assert racing.result(10) == "event-1"
         second.execute("COMMIT")
         with pytest.raises(TokenConflict):
-            _sql_tokens.claim_token(second, _idem("t" * 40, "h2"), "event-4")
+            tokens.claim_token(second, idem_key("t" * 40, "h2"), "event-4")
     finally:
         first.close()
         second.close()
@@ -109,7 +113,7 @@ def test_positions_follow_commit_order_across_stores(
     def send(store: PostgresStore, ref: DatasetRef, base: int) -> None:
         for wave in range(0, 400, 20):  # many commits, so that the reader polls in between
             futures = [
-                store.append_event(_event(base + n, ref.name, ref.instance_id), None, 100_000)
+                store.append_event(new_event(base + n, ref.name, ref.instance_id), None, 100_000)
                 for n in range(wave, wave + 20)
             ]
             for f in futures:
@@ -135,7 +139,7 @@ def test_the_pending_quota_holds_across_stores(
 ) -> None:
     a, b = stores
     futures = [
-        store.append_event(_event(n + 1000 * i), None, 50)
+        store.append_event(new_event(n + 1000 * i), None, 50)
         for n in range(60)
         for i, store in enumerate((a, b))
     ]
@@ -161,7 +165,7 @@ def test_servers_starting_together_migrate_once(postgres_database: str) -> None:
         s.close()
     with psycopg.connect(postgres_database) as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM sl_schema_version")]
-    assert versions == list(range(1, len(_migrations.MIGRATIONS) + 1))
+    assert versions == list(range(1, len(migrations.MIGRATIONS) + 1))
 
 
 def test_batched_appends_commit_in_few_statements(
@@ -169,15 +173,15 @@ def test_batched_appends_commit_in_few_statements(
 ) -> None:
     a, _ = stores
     sizes: list[int] = []
-    run_many = _pg_append.BulkAppend.run_many
+    run_many = PostgresAppend.run_many
 
-    def counting(self: _pg_append.BulkAppend, conn: Any, items: Any) -> list[Any]:
+    def counting(self: PostgresAppend, conn: Any, items: Any) -> list[Any]:
         sizes.append(len(items))
         return run_many(self, conn, items)
 
-    monkeypatch.setattr(_pg_append.BulkAppend, "run_many", counting)
-    with _writer_paused(a):
-        futures = [a.append_event(_event(n), None, 1000) for n in range(200)]
+    monkeypatch.setattr(PostgresAppend, "run_many", counting)
+    with writer_paused(a):
+        futures = [a.append_event(new_event(n), None, 1000) for n in range(200)]
     positions = [f.result().position for f in futures]
     assert sizes == [200]
     assert positions == sorted(positions) and len(set(positions)) == 200
@@ -188,13 +192,13 @@ def test_a_failing_batch_runs_again_one_append_at_a_time(
 ) -> None:
     a, _ = stores
 
-    def broken(self: _pg_append.BulkAppend, conn: Any, items: Any) -> list[Any]:
+    def broken(self: PostgresAppend, conn: Any, items: Any) -> list[Any]:
         conn.raw.execute("INSERT INTO sl_tokens VALUES ('s', 't', 'h', 'r', 0)")
         raise psycopg.errors.InternalError("injected")
 
-    monkeypatch.setattr(_pg_append.BulkAppend, "run_many", broken)
-    with _writer_paused(a):
-        futures = [a.append_event(_event(n), _idem(f"tok{n}"), 2) for n in range(4)]
+    monkeypatch.setattr(PostgresAppend, "run_many", broken)
+    with writer_paused(a):
+        futures = [a.append_event(new_event(n), idem_key(f"tok{n}"), 2) for n in range(4)]
     results = [f.exception() or f.result() for f in futures]
     assert [type(r).__name__ for r in results] == ["AppendResult"] * 2 + [
         "PendingQuotaExceeded"
@@ -202,7 +206,7 @@ def test_a_failing_batch_runs_again_one_append_at_a_time(
     with psycopg.connect(a.url) as conn:
         assert conn.execute("SELECT count(*) FROM sl_tokens WHERE scope = 's'").fetchone() == (0,)
     # The refused appends kept neither their tokens nor a count.
-    assert not a.append_event(_event(3), _idem("tok3"), 3).result().replayed
+    assert not a.append_event(new_event(3), idem_key("tok3"), 3).result().replayed
 
 
 def test_the_writer_and_readers_reconnect_after_losing_their_connections(
@@ -216,7 +220,7 @@ def test_the_writer_and_readers_reconnect_after_losing_their_connections(
             " WHERE datname = %s AND pid <> pg_backend_pid()",
             (a.url.rsplit("/", 1)[1],),
         )
-    assert a.append_event(_event(1), None, 10).result().position > 0
+    assert a.append_event(new_event(1), None, 10).result().position > 0
     assert a.get_instance(INST) is not None
 
 
@@ -236,3 +240,13 @@ def test_the_event_rate_limit_holds_across_stores(
     with ThreadPoolExecutor(2) as pool:
         counts = list(pool.map(lambda s: asyncio.run(admitted(s)), stores))
     assert sum(counts) == 300, counts
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg"])
+def test_open_store_picks_postgres_by_url(postgres_database: str, scheme: str) -> None:
+    s = open_store(scheme + "://" + postgres_database.split("://", 1)[1])
+    try:
+        assert isinstance(s, PostgresStore)
+        assert s.secret("x") == s.secret("x")
+    finally:
+        s.close()

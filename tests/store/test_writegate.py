@@ -121,9 +121,9 @@ def test_store_writes_that_fail_leave_the_gate_open(tmp_path: Path) -> None:
             conn.execute("INSERT INTO no_such_table VALUES (1)")
 
         with pytest.raises(sqlite3.OperationalError):
-            store._writer.run(broken)
+            store._committer.run(broken)
         assert _is_open(gate)
-        assert store._writer.run(lambda conn: conn.execute("SELECT 1").fetchone()) == (1,)
+        assert store._committer.run(lambda conn: conn.execute("SELECT 1").fetchone()) == (1,)
         assert _is_open(gate)
     finally:
         store.close()

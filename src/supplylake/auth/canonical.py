@@ -93,9 +93,11 @@ def _normalize_component(text: str, plus_is_space: bool) -> str:
 
 def canonical_headers(headers: Sequence[tuple[str, str]], signed: tuple[str, ...]) -> str:
     """The canonical header block for the ``signed`` (lowercase, sorted) header names."""
-    values: dict[str, list[str]] = {name: [] for name in signed}
+    found: dict[str, str] = {}
     for name, value in headers:
-        found = values.get(name.lower())
-        if found is not None:
-            found.append(" ".join(value.split()))
-    return "\n".join(f"{name}:{','.join(values[name])}" for name in signed)
+        name = name.lower()
+        if name in signed:
+            value = " ".join(value.split())
+            prior = found.get(name)
+            found[name] = value if prior is None else f"{prior},{value}"
+    return "\n".join([f"{name}:{found.get(name, '')}" for name in signed])

@@ -6,15 +6,14 @@ Pure functions over a :class:`SignedRequest`: the caller looks up the secret for
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from typing import Any
+from hashlib import sha256
+from typing import Any, NamedTuple
 from urllib.parse import quote, unquote_to_bytes
 
 from supplylake.auth.canonical import canonical_headers, canonical_queries, canonical_uri
@@ -52,9 +51,12 @@ _BOTOCORE_HEADER = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class SignedRequest:
-    """An HTTP request exactly as received: path and query still percent-encoded."""
+class SignedRequest(NamedTuple):
+    """An HTTP request exactly as received: path and query still percent-encoded.
+
+    A named tuple, not a dataclass: one is built per request, and a frozen dataclass's
+    constructor sets each field through ``object.__setattr__``.
+    """
 
     method: str
     raw_path: str
@@ -76,22 +78,22 @@ class SignedRequest:
             # The ASGI spec lets servers omit raw_path; re-encoding the decoded path is lossy
             # for labels holding %2F, but it is the best that is left.
             raw_path = quote(scope["path"]).encode("ascii")
+        query: bytes = scope.get("query_string", b"")
         return cls(
-            method=scope["method"],
+            scope["method"],
             # surrogateescape keeps any non-UTF-8 bytes so they re-encode to the same bytes.
-            raw_path=raw_path.decode("utf-8", "surrogateescape"),
-            query_string=scope.get("query_string", b"").decode("utf-8", "surrogateescape"),
+            raw_path.decode("utf-8", "surrogateescape"),
+            query.decode("utf-8", "surrogateescape") if query else "",
             # HTTP header bytes are latin-1 by definition; http.client encodes botocore's str
             # headers the same way, so the canonical form matches.
-            headers=headers
+            headers
             if headers is not None
             else [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
-            body=body,
+            body,
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Authorization:
+class Authorization(NamedTuple):
     """The SigV4 claims of a request (header or presigned query), not yet verified."""
 
     access_key_id: str
@@ -131,7 +133,7 @@ def parse_authorization(req: SignedRequest) -> Authorization:
         elif lname == "x-amz-security-token" and token is None:
             token = value
     query = _presign_params(req.query_string) if "X-Amz-" in req.query_string else {}
-    if not any(name in query for name in _PRESIGN_MARKERS):
+    if query and not any(name in query for name in _PRESIGN_MARKERS):
         query = {}
     if header is not None and query:
         raise IncompleteSignatureException(
@@ -148,7 +150,7 @@ def parse_authorization(req: SignedRequest) -> Authorization:
 def verify(req: SignedRequest, auth: Authorization, secret_access_key: str, now: datetime) -> None:
     """Raise unless ``req`` carries a valid, current signature made with ``secret_access_key``."""
     _check_clock(auth, now)
-    payload_hash = hashlib.sha256(req.body).hexdigest()
+    payload_hash = sha256(req.body).hexdigest()
     for name, value in req.headers:
         # botocore signs this header's value instead of hashing the body, so a body that
         # disagrees with it would otherwise pass unauthenticated (e.g. UNSIGNED-PAYLOAD).
@@ -159,12 +161,14 @@ def verify(req: SignedRequest, auth: Authorization, secret_access_key: str, now:
     key = _signing_key(secret_access_key, auth.date, auth.region, auth.service)
     provided = auth.signature.encode("utf-8", "replace")
     head = f"{req.method.upper()}\n{canonical_uri(req.raw_path)}\n"
-    tail = f"\n{canonical_headers(req.headers, auth.signed_headers)}\n\n"
-    tail += f"{';'.join(auth.signed_headers)}\n{payload_hash}"
-    scope = f"{ALGORITHM}\n{auth.amz_date}\n{auth.credential_scope}\n"
+    tail = (
+        f"\n{canonical_headers(req.headers, auth.signed_headers)}\n\n"
+        f"{_joined(auth.signed_headers)}\n{payload_hash}"
+    )
+    scope = f"{ALGORITHM}\n{auth.amz_date}\n{auth.date}/{auth.region}/{auth.service}/{TERMINATOR}\n"
     for query in canonical_queries(req.query_string, presigned=auth.presigned):
         canonical = (head + query + tail).encode("utf-8", "surrogateescape")
-        to_sign = scope + hashlib.sha256(canonical).hexdigest()
+        to_sign = scope + sha256(canonical).hexdigest()
         expected = hmac.digest(key, to_sign.encode("utf-8"), "sha256").hex()
         if hmac.compare_digest(expected.encode("ascii"), provided):
             return
@@ -174,6 +178,25 @@ def verify(req: SignedRequest, auth: Authorization, secret_access_key: str, now:
 def _parse_header(
     header: str, amz_date: str | None, http_date: str | None, token: str | None
 ) -> Authorization:
+    match = _BOTOCORE_HEADER.fullmatch(header)
+    if match is not None and amz_date is not None:
+        # The shape every AWS SDK sends: everything but the signature repeats from one request
+        # to the next (the date changes once a second), so its reading is cached as a whole.
+        credential, signed_headers, signature = match.groups()
+        key_id, date, region, names, signed_at = _scope_claims(credential, signed_headers, amz_date)
+        return Authorization(
+            key_id,
+            date,
+            region,
+            SIGNING_NAME,
+            names,
+            signature,
+            amz_date,
+            signed_at,
+            False,
+            None,
+            token,
+        )
     params = _header_params(header)
     problems = [
         f"Authorization header requires '{name}' parameter."
@@ -278,6 +301,22 @@ def _claims(
 
 
 # The parsers below are cached: clients repeat the same few strings on every request.
+
+
+@lru_cache(maxsize=256)
+def _scope_claims(
+    credential: str, signed_headers: str, amz_date: str
+) -> tuple[str, str, str, tuple[str, ...], datetime]:
+    """Key id, date, region, signed header names and signing time of a well-formed header."""
+    signed_at = _parse_basic_date(amz_date)
+    names = _signed_headers(signed_headers)
+    key_id, date, region = _credential(credential, amz_date)
+    return key_id, date, region, names, signed_at
+
+
+@lru_cache(maxsize=64)
+def _joined(names: tuple[str, ...]) -> str:
+    return ";".join(names)
 
 
 @lru_cache(maxsize=256)

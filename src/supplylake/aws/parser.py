@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 import orjson
@@ -127,6 +127,11 @@ class _Plan(NamedTuple):
 _PLANS: dict[str, _Plan] = {}
 
 
+def prepare(operation: Any) -> None:
+    """Build the operation's plan now (at start-up) rather than on its first request."""
+    _plan(operation)
+
+
 def _plan(operation: Any) -> _Plan:
     plan = _PLANS.get(operation.name)
     if plan is None:
@@ -154,7 +159,7 @@ def _build_plan(shape: Any) -> _Plan:
     else:
         in_body = tuple(m for m in all_members if m.location is None)
         if in_body:
-            body = _Struct(in_body)
+            body = _Struct(in_body).parse
     names = frozenset(m.wire for m, _ in query if m.shape.type_name != "map")
     return _Plan(uri, query, names, headers, body, payload)
 
@@ -191,10 +196,7 @@ def _json_converter(shape: Any) -> Convert:
     if kind == "structure" and not shape.metadata.get("document"):
         struct = _Struct()  # registered first so that recursive shapes terminate
         _JSON[shape.name] = struct
-        struct.members = tuple(
-            (m.wire, m.snake, m.name, is_sensitive(m.shape), _json_converter(m.shape))
-            for m in members(shape)
-        )
+        struct.build(members(shape))
         return struct
     if kind == "list":
         found = _list(_json_converter(shape.member))
@@ -207,27 +209,69 @@ def _json_converter(shape: Any) -> Convert:
 
 
 class _Struct:
-    __slots__ = ("members",)
+    """Reads a JSON object of a structure shape: one function generated from the model per shape.
 
-    def __init__(self, of: tuple[Member, ...] = ()) -> None:
+    The generated function reads each member in place (a string member, the most common, is only
+    type-checked) instead of looping over a table of members and calling a converter for each.
+    """
+
+    __slots__ = ("members", "parse")
+
+    def __init__(self, of: tuple[Member, ...] | None = None) -> None:
+        if of is not None:
+            self.build(of)
+
+    def build(self, of: tuple[Member, ...]) -> None:
         self.members = tuple(
             (m.wire, m.snake, m.name, is_sensitive(m.shape), _json_converter(m.shape)) for m in of
         )
+        self.parse = _generate(self.members)
 
     def __call__(self, value: Any) -> dict[str, Any]:
-        if type(value) is not dict:
-            raise Mismatch("Member must be a structure (JSON object)", value)
-        out: dict[str, Any] = {}
-        for wire, snake, name, sensitive, convert in self.members:
-            item = value.get(wire)
-            if item is not None:  # JSON null means absent, as in botocore
-                try:
-                    out[snake] = convert(item)
-                except Mismatch as e:
-                    e.segments.append(name)
-                    e.sensitive = e.sensitive or sensitive
-                    raise
-        return out
+        return self.parse(value)
+
+
+def _generate(
+    struct_members: tuple[tuple[str, str, str, bool, Convert], ...],
+) -> Callable[[Any], dict[str, Any]]:
+    """Python source reading a structure's members, compiled once (the members come from the
+    model only)."""
+    names: dict[str, Any] = {"Mismatch": Mismatch, "_located": _located}
+    lines = [
+        "def parse(value):",
+        "    if type(value) is not dict:",
+        "        raise Mismatch('Member must be a structure (JSON object)', value)",
+        "    out = {}",
+        "    get = value.get",
+    ]
+    for i, (wire, snake, name, sensitive, convert) in enumerate(struct_members):
+        # JSON null means absent, as in botocore.
+        lines.append(f"    item = get({wire!r})")
+        lines.append("    if item is not None:")
+        if convert is JSON_SCALARS["string"]:
+            lines.append("        if type(item) is not str:")
+            lines.append(
+                f"            raise _located(Mismatch('Member must be a string', item), "
+                f"{name!r}, {sensitive!r})"
+            )
+            lines.append(f"        out[{snake!r}] = item")
+        else:
+            names[f"c{i}"] = convert
+            lines.append("        try:")
+            lines.append(f"            out[{snake!r}] = c{i}(item)")
+            lines.append("        except Mismatch as e:")
+            lines.append(f"            raise _located(e, {name!r}, {sensitive!r})")
+    lines.append("    return out")
+    exec(compile("\n".join(lines) + "\n", "<parser of a structure>", "exec"), names)
+    parse: Callable[[Any], dict[str, Any]] = names["parse"]
+    return parse
+
+
+def _located(e: Mismatch, name: str, sensitive: bool) -> Mismatch:
+    """``e`` with the member it happened in added to its path."""
+    e.segments.append(name)
+    e.sensitive = e.sensitive or sensitive
+    return e
 
 
 def _list(convert: Convert) -> Convert:

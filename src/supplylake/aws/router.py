@@ -57,8 +57,9 @@ class Router:
     def __init__(self, model: Any | None = None) -> None:
         model = model if model is not None else service_model()
         by_method: dict[str, list[_Template]] = {}
-        for name in model.operation_names:
-            operation = model.operation_model(name)
+        #: Every operation of the model, in the model's order.
+        self.operations = tuple(model.operation_model(name) for name in model.operation_names)
+        for operation in self.operations:
             by_method.setdefault(operation.http["method"], []).append(_template(operation))
         # One alternation per method: the regex engine tries the routes in C, most specific first,
         # and the named group of the alternative that matched says which route it was.

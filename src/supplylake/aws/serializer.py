@@ -75,6 +75,11 @@ class _Plan(NamedTuple):
 _PLANS: dict[str, _Plan] = {}
 
 
+def prepare(operation: Any) -> None:
+    """Build the operation's plan now (at start-up) rather than on its first request."""
+    _plan(operation)
+
+
 def _plan(operation: Any) -> _Plan:
     plan = _PLANS.get(operation.name)
     if plan is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import signal
 import threading
 import time
 import urllib.error
@@ -37,6 +36,7 @@ from supplylake.cli.demo_scenario import (
     Send,
 )
 from supplylake.config import Settings
+from supplylake.process.signals import noted
 
 out = Console()
 err = Console(stderr=True)
@@ -260,19 +260,11 @@ def run_demo(
 def _serve_in_thread(settings: Settings) -> tuple[Any, threading.Thread, Any]:
     import uvicorn
 
+    from supplylake.process.asgi import uvicorn_options
     from supplylake.server import assemble
 
     assembled = assemble(settings)
-    config = uvicorn.Config(
-        assembled.app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=5,
-    )
+    config = uvicorn.Config(assembled.app, **uvicorn_options(settings, log_level="warning"))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="supplylake-demo-server", daemon=True)
     thread.start()
@@ -390,14 +382,8 @@ def demo(
         thread.join(15)
         return
     out.print("The server keeps running for the console; press Ctrl-C to stop it.")
-    # The handler only notes the signal: setting an Event there can deadlock under a burst of
-    # signals (see `lake.run_until_signalled`).
-    signalled: list[int] = []
-    signal.signal(signal.SIGTERM, lambda signum, _frame: signalled.append(signum))
-    try:
-        while thread.is_alive() and not signalled:
+    with noted() as received:
+        while thread.is_alive() and not received:
             thread.join(0.5)
-    except KeyboardInterrupt:
-        pass
     server.should_exit = True
     thread.join(15)

@@ -115,7 +115,7 @@ def revoke(
     warehouse: Warehouse = None,
 ) -> None:
     """Revoke an access key: requests signed with it are refused from now on."""
-    from supplylake.service.core import now
+    from supplylake.service.clock import now
 
     with _store(data_dir, database_url, warehouse) as (store, _):
         if not store.revoke_key(access_key_id, now()):

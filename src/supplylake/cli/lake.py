@@ -5,9 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import signal
 import sys
-import threading
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -81,9 +79,7 @@ def loader(
     ] = None,
 ) -> None:
     """Run the lake loader on its own (start `serve` with --no-loader), until stopped."""
-    from supplylake.loader.runner import follow_parent, settle_garbage_collector, standalone
-    from supplylake.server import open_lake
-    from supplylake.store import open_store
+    from supplylake.loader.main import LoaderFailed, main
     from supplylake.store.urls import redacted
 
     settings = _settings(
@@ -97,50 +93,15 @@ def loader(
             loader_threads=threads,
         )
     )
-    if not follow_parent():
-        raise typer.Exit(0)  # the serve that started this loader is gone
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    store = open_store(settings.resolved_database_url)
-    lake = open_lake(settings)
-    settle_garbage_collector()
-    stop = threading.Event()
-    failed: list[BaseException] = []
-
-    def work(*args: Any, **kwargs: Any) -> None:
-        try:
-            standalone(*args, **kwargs)
-        except BaseException as exc:
-            failed.append(exc)
-            raise
-
-    worker = threading.Thread(
-        target=work,
-        args=(
-            store,
-            lake,
-            settings.loader_batch_events,
-            settings.loader_max_wait_seconds,
-            stop,
-        ),
-        kwargs={
-            "maintain_every": settings.loader_maintain_seconds,
-            "metrics_file": metrics_file,
-            "threads": settings.loader_threads,
-            "batch_bytes": settings.loader_batch_bytes,
-        },
-        name="supplylake-loader",
-    )
     err.print(f"supplylake loader applying events from {redacted(settings.resolved_database_url)}")
     try:
-        run_until_signalled(worker, stop)
-    finally:
-        store.close()
-        lake.close()
-    if failed:
-        err.print(f"[red]error:[/red] the loader stopped: {failed[0]}")
-        raise typer.Exit(1)
+        main(settings, metrics_file)
+    except LoaderFailed as exc:
+        err.print(f"[red]error:[/red] the loader stopped: {exc}")
+        raise typer.Exit(1) from None
 
 
 def query(
@@ -160,8 +121,8 @@ def query(
     ] = None,
 ) -> None:
     """Run SQL (DuckDB) over an instance's datasets, each visible as <namespace>.<dataset>."""
+    from supplylake.lake import open_lake
     from supplylake.query.engine import QueryError, run_query
-    from supplylake.server import open_lake
 
     settings = _settings(
         Settings.from_env(data_dir=data_dir, database_url=database_url, warehouse=warehouse)
@@ -214,29 +175,3 @@ def _write(result: Any, fmt: Format, output: Path | None) -> None:
         sys.stdout.write(text)
     else:
         output.write_text(text)
-
-
-def run_until_signalled(worker: threading.Thread, stop: threading.Event) -> None:
-    """Start `worker` and wait for it; SIGINT or SIGTERM sets `stop`, and the worker ends.
-
-    The handlers only note the signal, and this main thread sets `stop`. Setting an Event takes
-    its lock: a handler that set it could be interrupted inside `set` by the next signal of a
-    burst (serve's SIGTERM, then the parent-death SIGTERM), whose handler would then wait for
-    that lock on the very thread that holds it, forever.
-    """
-    signalled: list[int] = []
-    previous = {
-        sig: signal.signal(sig, lambda signum, _frame: signalled.append(signum))
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.2)
-            if signalled and not stop.is_set():
-                stop.set()
-    finally:
-        stop.set()
-        worker.join()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -61,7 +61,8 @@ def serve(
         typer.Option(
             "--loader/--no-loader",
             envvar="SUPPLYLAKE_LOADER",
-            help="Run the lake loader too, as a child process that serve restarts and stops.",
+            help="Run the lake loader too, as child processes that serve restarts and stops "
+            "(SUPPLYLAKE_LOADER_PROCESSES of them; by default one per core, up to four).",
         ),
     ] = True,
 ) -> None:

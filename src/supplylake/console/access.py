@@ -12,7 +12,9 @@ from typing import Any
 
 from supplylake.auth.access import Grant, check_access
 from supplylake.aws.errors import NotImplementedException
-from supplylake.service.core import RequestContext, Services, active_instance, instance_arn
+from supplylake.service.arns import instance_arn
+from supplylake.service.context import RequestContext, Services
+from supplylake.service.lookup import active_instance
 from supplylake.service.registry import HANDLERS
 from supplylake.store.base import AccessKey, Instance
 
@@ -49,9 +51,9 @@ async def call(
     return await handler(services, ctx, params)
 
 
-def authorize(
+async def authorize(
     services: Services, ctx: RequestContext, operation: str, instance_id: str
 ) -> Instance:
     """The caller's active instance, once the grant allows ``operation`` on it."""
     check(ctx, operation, instance_id)
-    return active_instance(services, ctx, instance_id)
+    return await active_instance(services, ctx, instance_id)

@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from supplylake.console import charts, datasets, events, signin, sql
 from supplylake.console.access import call
 from supplylake.console.web import STATIC, Console, SecurityHeaders, Viewer, base_path
-from supplylake.service.core import Services
+from supplylake.service.context import Services
 
 PREFIX = "/console"
 

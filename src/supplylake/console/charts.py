@@ -11,7 +11,8 @@ from starlette.responses import JSONResponse, Response
 from supplylake.console.access import authorize
 from supplylake.console.metrics import DEFAULT_WINDOW, WINDOWS, Series, instance_series
 from supplylake.console.web import Console, Viewer
-from supplylake.service.core import blocking, now
+from supplylake.service.blocking import blocking
+from supplylake.service.clock import now
 
 #: The charts are built from the event listing, so they need what listing events needs.
 ACTION = "ListDataIntegrationEvents"
@@ -26,7 +27,7 @@ def routes(console: Console) -> dict[str, Any]:
     services = console.services
 
     async def _series(request: Request, viewer: Viewer) -> tuple[Any, int, Series]:
-        inst = authorize(services, viewer.ctx, ACTION, request.path_params["instance_id"])
+        inst = await authorize(services, viewer.ctx, ACTION, request.path_params["instance_id"])
         window = _window(request)
         data = await blocking(instance_series, services.store, inst.instance_id, now(), window)
         return inst, window, data

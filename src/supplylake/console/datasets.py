@@ -20,12 +20,13 @@ from supplylake.console.preview import (
 )
 from supplylake.console.web import Console, Viewer, format_time
 from supplylake.schema.asc import ASC_NAMESPACE, DEFAULT_NAMESPACE
-from supplylake.service.core import RequestContext, Services, blocking
+from supplylake.service.blocking import blocking
+from supplylake.service.context import RequestContext, Services
 from supplylake.service.datasets import find_dataset
 
 if TYPE_CHECKING:
     # Not at run time: pyiceberg takes seconds to import, and the API should not wait for it.
-    from supplylake.lake.catalog import Lake
+    from supplylake.lake import Lake
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def routes(console: Console) -> dict[str, Any]:
 
     async def index(request: Request, viewer: Viewer) -> Response:
         iid = request.path_params["instance_id"]
-        inst = authorize(services, viewer.ctx, "ListDataLakeDatasets", iid)
+        inst = await authorize(services, viewer.ctx, "ListDataLakeDatasets", iid)
         tables = set(await blocking(services.lake.list_tables, inst.instance_id))
         with_data: list[dict[str, Any]] = []
         empty: list[dict[str, Any]] = []
@@ -124,8 +125,8 @@ def routes(console: Console) -> dict[str, Any]:
             "GetDataLakeDataset",
             {"instance_id": iid, "namespace": namespace, "name": name},
         )
-        inst = authorize(services, viewer.ctx, "GetDataLakeDataset", iid)
-        schema = find_dataset(services, inst, namespace, name).schema
+        inst = await authorize(services, viewer.ctx, "GetDataLakeDataset", iid)
+        schema = (await find_dataset(services, inst, namespace, name)).schema
         preview = PreviewRequest.from_query(request.query_params)
         exists = await blocking(services.lake.table_exists, inst.instance_id, namespace, name)
         stats = None

@@ -14,11 +14,12 @@ from starlette.responses import JSONResponse, Response
 from supplylake.console.access import authorize, call
 from supplylake.console.web import Console, Viewer, format_time
 from supplylake.schema.asc import asc_event_types
-from supplylake.service.core import blocking
+from supplylake.service.blocking import blocking
 from supplylake.service.events import DATASET_EVENT
+from supplylake.states import LoadStatus
 from supplylake.store.base import Event, Store
 
-STATUSES = ("IN_PROGRESS", "SUCCEEDED", "FAILED")
+STATUSES = tuple(LoadStatus)
 PAGE_SIZE = 50
 #: A filtered view reads at most this many of the newest events to find its matches.
 SCAN_LIMIT = 20_000
@@ -124,7 +125,7 @@ def routes(console: Console) -> dict[str, Any]:
 
     async def _page(request: Request, viewer: Viewer) -> tuple[Any, EventFilter, EventPage]:
         iid = request.path_params["instance_id"]
-        inst = authorize(services, viewer.ctx, "ListDataIntegrationEvents", iid)
+        inst = await authorize(services, viewer.ctx, "ListDataIntegrationEvents", iid)
         flt = EventFilter.from_query(request.query_params)
         raw_before = request.query_params.get("before", "")
         before = int(raw_before) if raw_before.isdigit() else None
@@ -171,7 +172,7 @@ def routes(console: Console) -> dict[str, Any]:
             "GetDataIntegrationEvent",
             {"instance_id": iid, "event_id": event_id},
         )
-        inst = authorize(services, viewer.ctx, "GetDataIntegrationEvent", iid)
+        inst = await authorize(services, viewer.ctx, "GetDataIntegrationEvent", iid)
         ev = await blocking(services.store.get_event, inst.instance_id, event_id, True)
         if ev is None:  # purged between the two reads
             return console.error(request, viewer, 404, "Not found", f"Event {event_id} is gone.")

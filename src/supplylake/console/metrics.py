@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from supplylake.states import LoadStatus
 from supplylake.store.base import Event, Store
 
 WINDOWS = {300: "5 minutes", 900: "15 minutes", 3600: "1 hour"}
@@ -67,7 +68,7 @@ def series(events: Iterable[Event], now: datetime, window: int, truncated: bool 
         return i if 0 <= i < n else None
 
     for ev in events:
-        if ev.status == "IN_PROGRESS":
+        if ev.status == LoadStatus.IN_PROGRESS:
             pending += 1
             if oldest_pending is None or ev.received_at < oldest_pending:
                 oldest_pending = ev.received_at
@@ -80,7 +81,7 @@ def series(events: Iterable[Event], now: datetime, window: int, truncated: bool 
         if j is None:
             continue
         applied[j] += 1
-        failed += ev.status == "FAILED"
+        failed += ev.status == LoadStatus.FAILED
         lag = max(0.0, (ev.applied_at - ev.received_at).total_seconds())
         lags.append(lag)
         lag_sum[j] += lag

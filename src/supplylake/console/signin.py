@@ -26,7 +26,7 @@ from supplylake.console.web import (
     form_data,
     same_origin,
 )
-from supplylake.service.core import blocking
+from supplylake.service.blocking import blocking
 
 _MAX_FIELD = 256
 

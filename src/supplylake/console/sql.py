@@ -17,7 +17,7 @@ from starlette.responses import Response
 from supplylake.console.access import authorize
 from supplylake.console.datasets import cell
 from supplylake.console.web import Console, Viewer, form_data
-from supplylake.service.core import blocking
+from supplylake.service.blocking import blocking
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -67,7 +67,7 @@ def routes(console: Console) -> dict[str, Any]:
         return [f"{ns}.{name}" for ns, name in tables]
 
     async def page(request: Request, viewer: Viewer) -> Response:
-        inst = authorize(services, viewer.ctx, ACTION, request.path_params["instance_id"])
+        inst = await authorize(services, viewer.ctx, ACTION, request.path_params["instance_id"])
         context: dict[str, Any] = {"inst": inst, "tab": "sql", "sql": EXAMPLE, "result": None}
         status = 200
         if request.method == "POST":
@@ -97,7 +97,7 @@ def routes(console: Console) -> dict[str, Any]:
         return console.render(request, "sql.html", context, viewer, status)
 
     async def download(request: Request, viewer: Viewer) -> Response:
-        inst = authorize(services, viewer.ctx, ACTION, request.path_params["instance_id"])
+        inst = await authorize(services, viewer.ctx, ACTION, request.path_params["instance_id"])
         sql = await _form_sql(request)
         if not sql or len(sql) > MAX_SQL_CHARS:
             return console.error(request, viewer, 400, "No query", "Type a query first.")

@@ -19,7 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from supplylake.aws.errors import ServiceError
 from supplylake.console.access import context_for
 from supplylake.console.session import COOKIE, Session, Sessions
-from supplylake.service.core import RequestContext, Services, blocking
+from supplylake.service.blocking import blocking
+from supplylake.service.context import RequestContext, Services
 from supplylake.store.base import AccessKey
 
 log = logging.getLogger("supplylake.console")

@@ -1,96 +1,35 @@
-"""The Python API over a supplylake lake: datasets and query results as Arrow tables.
+"""The Python API over a supplylake lake: open it, read a dataset, query the datasets with SQL.
 
     from supplylake.lake import read_dataset, query
 
     orders = read_dataset("4f1c2e0a-...", "asc", "inbound_order", data_dir="supplylake-data")
     totals = query("4f1c2e0a-...", "SELECT order_type, count(*) FROM asc.inbound_order GROUP BY 1")
 
-Both find the lake the way ``supplylake serve`` does (``data_dir``, else ``SUPPLYLAKE_*``
-settings) and work while the server runs.
-
-A warehouse on S3 (``s3://bucket/prefix``) is reached the usual AWS way: the endpoint from
-``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``, the region from ``AWS_REGION`` or
-``AWS_DEFAULT_REGION`` (else the profile's, else ``us-east-1``), and the keys from
-``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN``; without them pyarrow's
-S3 client finds credentials itself (``AWS_PROFILE`` and the shared files, container and
-instance roles), refreshing temporary ones.
+They find the lake the way ``supplylake serve`` does (``data_dir``, else ``SUPPLYLAKE_*``
+settings; see `settings` for a warehouse on S3) and work while the server runs. ``serve``,
+the loader and ``supplylake query`` open their lake with `open_lake` too.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from supplylake.lake.catalog import Lake
-
-if TYPE_CHECKING:
-    from supplylake.config import Settings
-
-
-def catalog_uri(settings: Settings) -> str:
-    """The SQLAlchemy URL of the Iceberg SQL catalog: the store's own database.
-
-    A PostgreSQL URL becomes ``postgresql+psycopg://...``: SQLAlchemy over psycopg 3, the
-    driver the store uses.
-    """
-    from supplylake.store.urls import sqlalchemy_url
-
-    return sqlalchemy_url(settings.resolved_database_url)
+from supplylake.config import Settings
+from supplylake.lake.settings import catalog_uri, warehouse_properties
+from supplylake.lake.tables import Lake
 
 
-def is_s3(warehouse: str) -> bool:
-    return warehouse.split("://", 1)[0].lower() in ("s3", "s3a") if "://" in warehouse else False
-
-
-def warehouse_properties(warehouse: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """pyiceberg FileIO properties for the warehouse: S3 settings from the AWS variables."""
-    if not is_s3(warehouse):
-        return {}
-    env = os.environ if env is None else env
-    props: dict[str, str] = {}
-    # The S3-specific variable first: AWS_ENDPOINT_URL may name the supplylake API itself.
-    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        props["s3.endpoint"] = endpoint
-    # Always a region: without one pyiceberg asks AWS where the bucket is.
-    props["s3.region"] = (
-        env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or _profile_region(env)
-    )
-    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
-        props["s3.access-key-id"] = env["AWS_ACCESS_KEY_ID"]
-        props["s3.secret-access-key"] = env["AWS_SECRET_ACCESS_KEY"]
-        if env.get("AWS_SESSION_TOKEN"):
-            props["s3.session-token"] = env["AWS_SESSION_TOKEN"]
-    return props
-
-
-def _profile_region(env: Mapping[str, str]) -> str:
-    """The region of the AWS profile in use (``AWS_PROFILE``, ``~/.aws/config``), if any."""
-    import botocore.session
-
-    try:
-        session = botocore.session.Session(profile=env.get("AWS_PROFILE"))
-        region = session.get_config_variable("region")
-    except Exception:  # a profile that does not exist: the default region
-        region = None
-    return str(region or "us-east-1")
-
-
-def lake_for(settings: Settings) -> Lake:
-    """The lake of these settings, as ``serve``, ``loader`` and ``query`` open it."""
+def open_lake(where: Settings | str | Path | None = None) -> Lake:
+    """The lake of these settings, or of the data dir ``where`` (default: ``SUPPLYLAKE_DATA_DIR``
+    or ``./supplylake-data``, with the other ``SUPPLYLAKE_*`` settings). Close it after use."""
+    if isinstance(where, Settings):
+        settings = where
+    else:
+        settings = Settings.from_env(data_dir=Path(where) if where is not None else None)
     warehouse = settings.resolved_warehouse
     return Lake(catalog_uri(settings), warehouse, properties=warehouse_properties(warehouse))
-
-
-def open_lake(data_dir: str | Path | None = None) -> Lake:
-    """The lake in ``data_dir`` (default: ``SUPPLYLAKE_DATA_DIR`` or ``./supplylake-data``)."""
-    from supplylake.config import Settings
-
-    return lake_for(Settings.from_env(data_dir=Path(data_dir) if data_dir is not None else None))
 
 
 def read_dataset(
@@ -112,7 +51,8 @@ def read_dataset(
 
 def query(instance_id: str, sql: str, *, data_dir: str | Path | None = None) -> pa.Table:
     """Run SQL (DuckDB) over the instance's datasets, named ``<namespace>.<dataset>``."""
-    from supplylake.query.engine import run_query
+    # Imported here: DuckDB loads on the first query, not with the lake (the loader never needs it).
+    from supplylake.query import run_query
 
     lake = open_lake(data_dir)
     try:

@@ -30,16 +30,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.expressions import AlwaysTrue
-from pyiceberg.io.pyarrow import ArrowScan, _determine_partitions, pyarrow_to_schema, write_file
+from pyiceberg.io.pyarrow import ArrowScan, pyarrow_to_schema, write_file
 from pyiceberg.manifest import DataFile, DataFileContent, ManifestEntryStatus
-from pyiceberg.table import FileScanTask, WriteTask
+from pyiceberg.table import FileScanTask, Table, WriteTask
+from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.typedef import Record
 
 from supplylake.lake import keyindex
+from supplylake.lake._pyiceberg import split_by_partition
+from supplylake.lake.commits import commit_files
 from supplylake.lake.deletes import deleted_positions, positions_in, write_position_deletes
 from supplylake.lake.layout import POSITION_PROPERTY
 from supplylake.lake.live import LiveFiles, live_files
 from supplylake.lake.read import last_position, live_mask
-from supplylake.lake.snapshot import commit_files
 
 SMALL_FILE_BYTES = 32 * 1024 * 1024
 #: Parquet bytes one compaction pass rewrites per partition, at most (one file at least).
@@ -61,7 +64,7 @@ class CompactResult:
 class _Group:
     """One partition's rewrite, kept across commit attempts."""
 
-    record: Any  # the partition Record
+    record: Record  # the partition, as data files carry it
     spec_id: int
     rewrite: list[DataFile]
     deletes: list[DataFile]  # all delete files of the partition at the base snapshot
@@ -118,7 +121,7 @@ class _Abort(Exception):
 
 
 def compact(
-    load: Callable[[], Any],
+    load: Callable[[], Table],
     primary_keys: Sequence[str] | None,
     min_deleted_share: float = DELETED_SHARE,
     exclusive: Callable[[], AbstractContextManager[Any]] | None = None,
@@ -156,7 +159,7 @@ def compact(
         raise
 
 
-def needs_compaction(table: Any, max_data_files: int, max_delete_files: int) -> bool:
+def needs_compaction(table: Table, max_data_files: int, max_delete_files: int) -> bool:
     """Past `max_data_files` (with small files to merge), `max_delete_files`, or a fifth deleted."""
     snapshot = table.current_snapshot()
     if snapshot is None or snapshot.summary is None:
@@ -174,7 +177,7 @@ def needs_compaction(table: Any, max_data_files: int, max_delete_files: int) -> 
     return files > 2 * len(live.data) and bool(_plan(table, live, DELETED_SHARE))
 
 
-def _plan(table: Any, live: LiveFiles, share: float) -> list[_Group]:
+def _plan(table: Table, live: LiveFiles, share: float) -> list[_Group]:
     groups = []
     for partition in sorted(live.partitions(), key=repr):
         data, deletes = live.data.get(partition, []), live.deletes.get(partition, [])
@@ -222,7 +225,7 @@ def _within_budget(files: list[DataFile], lost: dict[str, int]) -> set[str]:
 
 
 def _rewrite(
-    table: Any, group: _Group, primary_keys: Sequence[str] | None, written: list[str]
+    table: Table, group: _Group, primary_keys: Sequence[str] | None, written: list[str]
 ) -> None:
     """Write the group's new data files, their key index, and its one remaining delete file."""
     kept: dict[str, set[int]] = defaultdict(set)
@@ -272,15 +275,14 @@ def _rewrite(
     group.origin = origin
 
 
-def _write_in_order(table: Any, rows: pa.Table) -> list[DataFile]:
+def _write_in_order(table: Table, rows: pa.Table) -> list[DataFile]:
     """Data files holding `rows` (one partition) in this order, so positions are known."""
     if not rows.num_rows:
         return []
     schema, spec = table.schema(), table.spec()
     key = None
     if spec.fields:
-        (partition,) = list(_determine_partitions(spec=spec, schema=schema, arrow_table=rows))
-        key, rows = partition.partition_key, partition.arrow_table_partition
+        ((key, rows),) = list(split_by_partition(spec, schema, rows))
     task_schema = pyarrow_to_schema(
         rows.schema, name_mapping=schema.name_mapping, format_version=table.format_version
     )
@@ -301,7 +303,7 @@ def _write_in_order(table: Any, rows: pa.Table) -> list[DataFile]:
 
 
 def _commit(
-    load: Callable[[], Any], table: Any, base_id: int, groups: list[_Group]
+    load: Callable[[], Table], table: Table, base_id: int, groups: list[_Group]
 ) -> CompactResult:
     last: Exception | None = None
     history: dict[int, list[DataFile]] = {}  # delete files added by each later snapshot
@@ -329,7 +331,7 @@ def _commit(
 
 
 def _rebase(
-    table: Any,
+    table: Table,
     base_id: int,
     groups: list[_Group],
     extra: list[str],
@@ -359,7 +361,7 @@ def _rebase(
 
 
 def _added_since(
-    table: Any, base_id: int, ours: set[str], history: dict[int, list[DataFile]]
+    table: Table, base_id: int, ours: set[str], history: dict[int, list[DataFile]]
 ) -> list[DataFile]:
     """Delete files committed after `base_id`; aborts if a file in `ours` was removed since.
 
@@ -381,7 +383,7 @@ def _added_since(
     return found
 
 
-def _delete_files_added(table: Any, snapshot: Any, ours: set[str]) -> list[DataFile]:
+def _delete_files_added(table: Table, snapshot: Snapshot, ours: set[str]) -> list[DataFile]:
     found = []
     for manifest in snapshot.manifests(table.io):
         if manifest.added_snapshot_id != snapshot.snapshot_id:
@@ -400,7 +402,7 @@ def _delete_files_added(table: Any, snapshot: Any, ours: set[str]) -> list[DataF
     return found
 
 
-def _discard(table: Any, paths: list[str]) -> None:
+def _discard(table: Table, paths: list[str]) -> None:
     keyindex.remove_segments(table.io, table.location(), paths)
     for path in paths:
         with contextlib.suppress(FileNotFoundError):

@@ -17,7 +17,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyiceberg.conversions import to_bytes
+from pyiceberg.io import FileIO
 from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
+from pyiceberg.typedef import Record
 from pyiceberg.types import LongType, StringType
 
 from supplylake.lake.lru import Lru
@@ -35,9 +37,9 @@ _CACHED_FILES = 1024
 
 
 def write_position_deletes(
-    io: Any,
+    io: FileIO,
     positions: Mapping[str, Collection[int]],
-    partition: Any,
+    partition: Record,
     spec_id: int,
     name: str | None = None,
 ) -> DataFile:
@@ -98,7 +100,7 @@ def write_position_deletes(
     return delete_file
 
 
-def positions_in(io: Any, delete_file: DataFile) -> dict[str, frozenset[int]]:
+def positions_in(io: FileIO, delete_file: DataFile) -> dict[str, frozenset[int]]:
     """The positions `delete_file` removes, by data file path (cached: delete files never change)."""
     cached = _cache.get(delete_file.file_path)
     if cached is not None:
@@ -118,7 +120,9 @@ def positions_in(io: Any, delete_file: DataFile) -> dict[str, frozenset[int]]:
     return found
 
 
-def deleted_positions(io: Any, data_file_path: str, delete_files: Iterable[DataFile]) -> set[int]:
+def deleted_positions(
+    io: FileIO, data_file_path: str, delete_files: Iterable[DataFile]
+) -> set[int]:
     """The positions of `data_file_path` that `delete_files` (those that apply to it) remove."""
     deleted: set[int] = set()
     for delete_file in delete_files:

@@ -30,11 +30,14 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.expressions import AlwaysTrue
+from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import ArrowScan
-from pyiceberg.table import FileScanTask
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import FileScanTask, Table
 
 from supplylake.lake.keys import encode_primary_keys, hash_keys
 from supplylake.lake.lru import Lru
+from supplylake.lake.paths import local_path
 
 _FORMAT = 1
 _META = b"supplylake.keys"
@@ -83,7 +86,7 @@ class KeySegment:
         return sorted(self.pos[i] for i in hits if self.h2[i] in wanted.pairs[self.h1[i]])
 
 
-def segment_for(table: Any, data_file: Any, primary_keys: Sequence[str]) -> KeySegment:
+def segment_for(table: Table, data_file: DataFile, primary_keys: Sequence[str]) -> KeySegment:
     """The index of `data_file` (a DataFile of `table`): cached, loaded, or built and stored."""
     cache_key = (data_file.file_path, tuple(primary_keys))
     cached = _cache.get(cache_key)
@@ -103,7 +106,7 @@ def is_cached(data_file_path: str, primary_keys: Sequence[str]) -> bool:
 
 
 def store_segment(
-    table: Any, data_file_path: str, rows: pa.Table, primary_keys: Sequence[str]
+    table: Table, data_file_path: str, rows: pa.Table, primary_keys: Sequence[str]
 ) -> KeySegment:
     """Index `rows` (the key columns of the data file, in file order) and store the index."""
     h1, h2 = hash_keys(encode_primary_keys(rows, primary_keys))
@@ -124,7 +127,7 @@ def store_segment(
     path = segment_path(table.location(), data_file_path)
     _write_atomically(table.io, path, sink.getvalue())
     # Cached memory-mapped where possible, so that the cache holds no index on the heap.
-    local = _local(path) is not None
+    local = local_path(path) is not None
     segment = _load(table.io, path, data_file_path, len(h1), primary_keys) if local else None
     if segment is None:
         segment = KeySegment(arrays)
@@ -137,13 +140,13 @@ def segment_path(table_location: str, data_file_path: str) -> str:
     return f"{table_location.rstrip('/')}/keys/{digest}.keys"
 
 
-def remove_segments(io: Any, table_location: str, data_file_paths: Iterable[str]) -> None:
+def remove_segments(io: FileIO, table_location: str, data_file_paths: Iterable[str]) -> None:
     """Delete the index files of data files that are gone (expired or never committed)."""
     gone = set(data_file_paths)
     _cache.discard(lambda key: key[0] not in gone)
     for data_file_path in gone:
         path = segment_path(table_location, data_file_path)
-        local = _local(path)
+        local = local_path(path)
         try:
             if local is not None:
                 os.unlink(local)
@@ -166,10 +169,10 @@ def _remember(key: tuple[str, tuple[str, ...]], segment: KeySegment) -> None:
 
 
 def _load(
-    io: Any, path: str, data_file_path: str, record_count: int, primary_keys: Sequence[str]
+    io: FileIO, path: str, data_file_path: str, record_count: int, primary_keys: Sequence[str]
 ) -> KeySegment | None:
     """The stored index, or None if it is missing, damaged or for other key columns."""
-    local = _local(path)
+    local = local_path(path)
     try:
         source = pa.memory_map(local) if local is not None else _read_remote(io, path)
         arrays = pa.ipc.open_file(source).read_all()
@@ -186,12 +189,12 @@ def _load(
     return KeySegment(arrays) if valid else None
 
 
-def _read_remote(io: Any, path: str) -> pa.BufferReader:
+def _read_remote(io: FileIO, path: str) -> pa.BufferReader:
     with io.new_input(path).open() as stream:
         return pa.BufferReader(stream.read())
 
 
-def _read_keys(table: Any, data_file: Any, primary_keys: Sequence[str]) -> pa.Table:
+def _read_keys(table: Table, data_file: DataFile, primary_keys: Sequence[str]) -> pa.Table:
     """The key columns of every row of `data_file`, in file order (deleted rows included)."""
     projected = table.schema().select(*primary_keys)
     scan = ArrowScan(table.metadata, table.io, projected, AlwaysTrue())
@@ -201,8 +204,8 @@ def _read_keys(table: Any, data_file: Any, primary_keys: Sequence[str]) -> pa.Ta
     return rows
 
 
-def _write_atomically(io: Any, path: str, data: pa.Buffer) -> None:
-    local = _local(path)
+def _write_atomically(io: FileIO, path: str, data: pa.Buffer) -> None:
+    local = local_path(path)
     if local is None:  # object stores replace whole objects
         with io.new_output(path).create(overwrite=True) as stream:
             stream.write(data)
@@ -234,9 +237,3 @@ def _view(column: pa.ChunkedArray, code: Literal["Q", "I"]) -> Any:
     if len(array) == 0:
         return memoryview(b"").cast(code)
     return _bytes(array).cast(code)
-
-
-def _local(location: str) -> str | None:
-    if location.startswith("file://"):
-        return location[len("file://") :]
-    return None if "://" in location else location

@@ -9,6 +9,7 @@ import pyarrow as pa
 from pyiceberg.partitioning import PartitionField as IcebergPartitionField
 from pyiceberg.partitioning import PartitionSpec
 from pyiceberg.schema import Schema
+from pyiceberg.table import Table
 from pyiceberg.transforms import (
     DayTransform,
     HourTransform,
@@ -16,11 +17,13 @@ from pyiceberg.transforms import (
     MonthTransform,
     YearTransform,
 )
+from pyiceberg.transforms import Transform as Transform_
 from pyiceberg.types import (
     DoubleType,
     IntegerType,
     LongType,
     NestedField,
+    PrimitiveType,
     StringType,
     TimestamptzType,
 )
@@ -62,7 +65,7 @@ def table_properties(schema: DatasetSchema) -> dict[str, str]:
     return {**TABLE_PROPERTIES, PRIMARY_KEYS_PROPERTY: json.dumps(list(schema.primary_keys))}
 
 
-def table_primary_keys(table: Any) -> list[str] | None:
+def table_primary_keys(table: Table) -> list[str] | None:
     """The primary keys a table was created with (its identifier fields for older tables)."""
     recorded = table.properties.get(PRIMARY_KEYS_PROPERTY)
     if recorded is not None:
@@ -81,7 +84,7 @@ ARROW_TYPES: dict[FieldType, pa.DataType] = {
     FieldType.TIMESTAMP: pa.timestamp("us", tz="UTC"),
 }
 
-_ICEBERG_TYPES: dict[FieldType, Any] = {
+_ICEBERG_TYPES: dict[FieldType, PrimitiveType] = {
     FieldType.INT: IntegerType(),
     FieldType.LONG: LongType(),
     FieldType.DOUBLE: DoubleType(),
@@ -89,7 +92,7 @@ _ICEBERG_TYPES: dict[FieldType, Any] = {
     FieldType.TIMESTAMP: TimestamptzType(),
 }
 
-_TRANSFORMS: dict[Transform, tuple[Any, str]] = {
+_TRANSFORMS: dict[Transform, tuple[Transform_[Any, Any], str]] = {
     Transform.YEAR: (YearTransform(), "_year"),
     Transform.MONTH: (MonthTransform(), "_month"),
     Transform.DAY: (DayTransform(), "_day"),
@@ -101,7 +104,7 @@ _TRANSFORMS: dict[Transform, tuple[Any, str]] = {
 _IDENTIFIER_TYPES = {FieldType.INT, FieldType.LONG, FieldType.STRING, FieldType.TIMESTAMP}
 
 
-def iceberg_schema(schema: DatasetSchema) -> Any:
+def iceberg_schema(schema: DatasetSchema) -> Schema:
     """The Iceberg schema: field ids from 1; primary keys as identifier fields when valid."""
     fields = [
         NestedField(i, f.name, _ICEBERG_TYPES[f.type], required=f.required)
@@ -118,7 +121,7 @@ def iceberg_schema(schema: DatasetSchema) -> Any:
     return Schema(*fields, identifier_field_ids=identifier_ids)
 
 
-def partition_spec(schema: DatasetSchema) -> Any:
+def partition_spec(schema: DatasetSchema) -> PartitionSpec:
     """The Iceberg partition spec; names follow Spark's (`col` for identity, `col_day` ...)."""
     ids = {f.name: i for i, f in enumerate(schema.fields, start=1)}
     fields = []

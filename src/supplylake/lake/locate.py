@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 import pyarrow as pa
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import Table
+from pyiceberg.typedef import Record
 
 from supplylake.lake import keyindex
 from supplylake.lake.deletes import deleted_positions
@@ -26,12 +28,12 @@ from supplylake.lake.live import Partition, live_files, partitions_of_rows
 class PartitionHits:
     """The rows to delete in one partition: data file path -> positions (ascending)."""
 
-    partition: Any  # the Record, as data files carry it
+    partition: Record  # as data files carry it
     spec_id: int
     positions: dict[str, list[int]] = field(default_factory=dict)
 
 
-def locate(table: Any, removing: pa.Table, primary_keys: Sequence[str]) -> list[PartitionHits]:
+def locate(table: Table, removing: pa.Table, primary_keys: Sequence[str]) -> list[PartitionHits]:
     """The live rows of `table` that share a partition and primary key with a `removing` row."""
     if table.current_snapshot() is None or removing.num_rows == 0:
         return []
@@ -59,7 +61,7 @@ def locate(table: Any, removing: pa.Table, primary_keys: Sequence[str]) -> list[
     return list(found.values())
 
 
-def _wanted(table: Any, rows: pa.Table, primary_keys: Sequence[str]) -> dict[Partition, Wanted]:
+def _wanted(table: Table, rows: pa.Table, primary_keys: Sequence[str]) -> dict[Partition, Wanted]:
     h1, h2 = hash_keys(encode_primary_keys(rows, primary_keys))
     grouped: dict[Partition, tuple[list[int], list[int]]] = {}
     for partition, a, b in zip(
@@ -71,10 +73,12 @@ def _wanted(table: Any, rows: pa.Table, primary_keys: Sequence[str]) -> dict[Par
     return {p: Wanted(a, b) for p, (a, b) in grouped.items()}
 
 
-def _segments(table: Any, data_files: list[Any], primary_keys: Sequence[str]) -> list[KeySegment]:
+def _segments(
+    table: Table, data_files: list[DataFile], primary_keys: Sequence[str]
+) -> list[KeySegment]:
     """The index of each data file; missing ones are built in parallel (reads release the GIL)."""
 
-    def one(data_file: Any) -> KeySegment:
+    def one(data_file: DataFile) -> KeySegment:
         return keyindex.segment_for(table, data_file, primary_keys)
 
     missing = [f for f in data_files if not keyindex.is_cached(f.file_path, primary_keys)]

@@ -11,14 +11,15 @@ import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from pyiceberg.manifest import DataFileContent
+from pyiceberg.manifest import DataFileContent, ManifestFile
+from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update.snapshot import ExpireSnapshots
 
 from supplylake.lake import keyindex, manifests
+from supplylake.lake._pyiceberg import CopyOnceTransaction
 from supplylake.lake.compact import CompactResult
-from supplylake.lake.snapshot import CopyOnceTransaction
 
 # Index files younger than this are never swept: a compaction may be about to commit their files.
 _SWEEP_AGE_S = 3600
@@ -30,7 +31,7 @@ class MaintenanceResult:
     snapshots_expired: int
 
 
-def expire_snapshots(table: Any, older_than: datetime, retain_last: int = 1) -> int:
+def expire_snapshots(table: Table, older_than: datetime, retain_last: int = 1) -> int:
     """Expire snapshots older than `older_than` except the newest `retain_last`; delete their files.
 
     Returns the number of snapshots expired.
@@ -62,7 +63,7 @@ def snapshot_age_cutoff(min_age: timedelta) -> datetime:
     return datetime.now(UTC) - min_age
 
 
-def _ancestor_ids(table: Any, count: int) -> set[int]:
+def _ancestor_ids(table: Table, count: int) -> set[int]:
     ids: set[int] = set()
     snapshot = table.current_snapshot()
     while snapshot is not None and len(ids) < count:
@@ -72,7 +73,7 @@ def _ancestor_ids(table: Any, count: int) -> set[int]:
     return ids
 
 
-def _reachable(table: Any, snapshots: list[Any]) -> tuple[set[str], set[str]]:
+def _reachable(table: Table, snapshots: list[Snapshot]) -> tuple[set[str], set[str]]:
     """Manifest lists, manifests and live files of `snapshots`; and the data files alone."""
     paths: set[str] = set()
     data: set[str] = set()
@@ -90,7 +91,7 @@ def _reachable(table: Any, snapshots: list[Any]) -> tuple[set[str], set[str]]:
     return paths, data
 
 
-def _files_of(table: Any, manifest: Any) -> tuple[set[str], set[str]]:
+def _files_of(table: Table, manifest: ManifestFile) -> tuple[set[str], set[str]]:
     """The live files a manifest lists, and the data files among them."""
     entries = manifests.live_entries(table, manifest)
     files = {e.data_file.file_path for e in entries}

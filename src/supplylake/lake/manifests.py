@@ -10,7 +10,9 @@ entries. Callers must not change what they get.
 
 from __future__ import annotations
 
-from typing import Any
+from pyiceberg.manifest import ManifestEntry, ManifestFile
+from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot
 
 from supplylake.lake.lru import Lru
 
@@ -18,11 +20,11 @@ from supplylake.lake.lru import Lru
 MAX_ENTRIES = 20_000
 
 #: Manifest lists by path, and the live entries of manifests by path, weighed by their number.
-_lists: Lru[str, list[Any]] = Lru(MAX_ENTRIES // 10)
-_entries: Lru[str, list[Any]] = Lru(MAX_ENTRIES, weight=len)
+_lists: Lru[str, list[ManifestFile]] = Lru(MAX_ENTRIES // 10)
+_entries: Lru[str, list[ManifestEntry]] = Lru(MAX_ENTRIES, weight=len)
 
 
-def manifests(table: Any, snapshot: Any) -> list[Any]:
+def manifests(table: Table, snapshot: Snapshot) -> list[ManifestFile]:
     """The manifest files of ``snapshot`` (its manifest list)."""
     found = _lists.get(snapshot.manifest_list)
     if found is None:
@@ -31,7 +33,7 @@ def manifests(table: Any, snapshot: Any) -> list[Any]:
     return found
 
 
-def live_entries(table: Any, manifest: Any) -> list[Any]:
+def live_entries(table: Table, manifest: ManifestFile) -> list[ManifestEntry]:
     """The entries of ``manifest`` that are not DELETED."""
     found = _entries.get(manifest.manifest_path)
     if found is None:

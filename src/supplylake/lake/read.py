@@ -9,20 +9,19 @@ percent of its rows deleted read 1.7 times slower than the same table without de
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, parser
 from pyiceberg.expressions.visitors import bind, extract_field_ids
 from pyiceberg.io.pyarrow import ArrowScan, expression_to_pyarrow
-from pyiceberg.table import FileScanTask
+from pyiceberg.table import FileScanTask, Table
 
 from supplylake.lake.deletes import deleted_positions
 from supplylake.lake.layout import POSITION_PROPERTY
 
 
 def scan(
-    table: Any,
+    table: Table,
     row_filter: str | None = None,
     limit: int | None = None,
     columns: tuple[str, ...] | None = None,
@@ -51,12 +50,12 @@ def scan(
 
     schema = table.schema()
     bound = bind(schema, expression, case_sensitive=True)
-    needed = {f.name for f in projection.fields}
+    needed: set[str | None] = {f.name for f in projection.fields}
     needed |= {schema.find_column_name(i) for i in extract_field_ids(bound)}
     wide = schema.select(*sorted(n for n in needed if n is not None))
     predicate = expression_to_pyarrow(bound) if row_filter else None
 
-    def read(task: Any) -> pa.Table:
+    def read(task: FileScanTask) -> pa.Table:
         whole = ArrowScan(table.metadata, table.io, wide, AlwaysTrue()).to_table(
             [FileScanTask(task.file)]
         )
@@ -83,13 +82,13 @@ def live_mask(rows: int, deleted: set[int]) -> pa.Array:
     return pa.Array.from_buffers(pa.bool_(), rows, [None, pa.py_buffer(bytes(bits))])
 
 
-def row_count(table: Any) -> int:
+def row_count(table: Table) -> int:
     """The number of live rows, from metadata when no delete files are involved."""
     count: int = table.scan().count()
     return count
 
 
-def last_position(table: Any) -> int:
+def last_position(table: Table) -> int:
     """The position of the latest batch committed to `table`, or 0 if none was."""
     snapshot = table.current_snapshot()
     while snapshot is not None:

@@ -10,24 +10,23 @@ or none of it, and the position is exact for resuming. Compaction folds the dele
 from __future__ import annotations
 
 import contextlib
-import itertools
 import random
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException, ValidationException
-from pyiceberg.io.pyarrow import _dataframe_to_data_files
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import Table, Transaction
 
+from supplylake.lake._pyiceberg import CopyOnceTransaction, MergeAppend, write_data_files
+from supplylake.lake.commits import commit_files
 from supplylake.lake.deletes import write_position_deletes
 from supplylake.lake.errors import CommitConflictError
 from supplylake.lake.fold import Folded
 from supplylake.lake.layout import POSITION_PROPERTY
 from supplylake.lake.locate import locate
-from supplylake.lake.snapshot import CopyOnceTransaction, commit_files
 from supplylake.schema.types import DatasetSchema
 
 T = TypeVar("T")
@@ -65,7 +64,9 @@ def retry_conflicts(attempt: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def commit_folded(table: Any, folded: Folded, schema: DatasetSchema, position: int) -> ApplyResult:
+def commit_folded(
+    table: Table, folded: Folded, schema: DatasetSchema, position: int
+) -> ApplyResult:
     """Apply `folded` to `table` in one snapshot recording `position`; one attempt."""
     properties = {POSITION_PROPERTY: str(position)}
     if not folded.removes:
@@ -102,23 +103,14 @@ def commit_folded(table: Any, folded: Folded, schema: DatasetSchema, position: i
     )
 
 
-def write_data_files(table: Any, rows: pa.Table) -> list[Any]:
-    """Write `rows` as data files of `table` (not committed)."""
-    if not rows.num_rows:
-        return []
-    return list(
-        _dataframe_to_data_files(
-            table_metadata=table.metadata,
-            df=rows,
-            io=table.io,
-            write_uuid=uuid.uuid4(),
-            counter=itertools.count(),
-        )
-    )
-
-
-def _append(table: Any, tx: Any, producer: Any, folded: Folded, position: int) -> ApplyResult:
-    data_files: list[Any] = []
+def _append(
+    table: Table,
+    tx: Transaction,
+    producer: MergeAppend,
+    folded: Folded,
+    position: int,
+) -> ApplyResult:
+    data_files: list[DataFile] = []
     try:
         with producer:
             data_files = write_data_files(table, folded.added)
@@ -139,7 +131,7 @@ def _append(table: Any, tx: Any, producer: Any, folded: Folded, position: int) -
     )
 
 
-def _delete(table: Any, paths: list[str]) -> None:
+def _delete(table: Table, paths: list[str]) -> None:
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
             table.io.delete(path)

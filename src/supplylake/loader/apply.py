@@ -10,27 +10,30 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from supplylake import metrics
-from supplylake.lake.catalog import Lake
+from supplylake.lake import Lake
 from supplylake.lake.errors import CommitConflictError
 from supplylake.lake.fold import Change
+from supplylake.schema.arrow import json_to_arrow, records_to_arrow
 from supplylake.schema.asc import ASC_NAMESPACE, CONNECTION_ID, asc_datasets
-from supplylake.schema.records import RecordError, json_to_arrow, parse_records, records_to_arrow
+from supplylake.schema.errors import RecordError
+from supplylake.schema.records import parse_records
 from supplylake.schema.types import DatasetSchema, Operation
+from supplylake.states import GONE, LoadStatus
 from supplylake.store.base import DatasetRef, Event, LeaseLost, Outcome, Store
 
 log = logging.getLogger(__name__)
 
 #: The value of ``connection_id`` on rows of ``asc`` datasets loaded from the events API.
 CONNECTION_ID_VALUE = "supplylake:SendDataIntegrationEvent"
-SUCCEEDED, FAILED = "SUCCEEDED", "FAILED"
+SUCCEEDED, FAILED = LoadStatus.SUCCEEDED, LoadStatus.FAILED
 
 
 @dataclass
@@ -49,7 +52,7 @@ def _schema(store: Store, ref: DatasetRef) -> tuple[DatasetSchema | None, dateti
 
 def _instance_gone(store: Store, instance_id: str) -> bool:
     inst = store.get_instance(instance_id)
-    return inst is None or inst.state in ("Deleting", "Deleted", "DeleteFailed")
+    return inst is None or inst.state in GONE
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -111,6 +114,9 @@ def apply_dataset_batch(
                 outcomes.append(Outcome(ev.position, FAILED, one))
     if not applied:
         return BatchResult(outcomes)
+    if ref.namespace == ASC_NAMESPACE:
+        loaded_at = datetime.now(UTC)
+        changes = [_with_load_time(c, loaded_at) for c in changes]
     with metrics.LAKE_COMMIT_SECONDS.time():
         lake.apply_batch(
             ref.instance_id,
@@ -124,6 +130,29 @@ def apply_dataset_batch(
     metrics.LAKE_COMMITS.labels(ref.namespace, ref.name).inc()
     outcomes += [Outcome(e.position, SUCCEEDED) for e in applied]
     return BatchResult(outcomes, sum(c.rows.num_rows for c in changes))
+
+
+#: asc fields that a record may leave out and then hold the time the loader wrote the row.
+LOAD_TIME_FIELDS = ("db_creation_dttm", "db_updation_dttm")
+
+
+def _with_load_time(change: Change, at: datetime) -> Change:
+    """The change with its rows' missing ``LOAD_TIME_FIELDS`` set to ``at``.
+
+    One time per batch: a batch that is applied again after a crash wrote nothing visible the
+    first time, so no row ever shows two load times.
+    """
+    if change.operation is Operation.DELETE:
+        return change
+    rows = change.rows
+    for name in LOAD_TIME_FIELDS:
+        i = rows.schema.get_field_index(name)
+        if i < 0:
+            continue
+        column = rows.column(i)
+        filled = pc.if_else(pc.is_null(column), pa.scalar(at, column.type), column)
+        rows = rows.set_column(i, rows.schema.field(i), filled)
+    return replace(change, rows=rows)
 
 
 def _runs(events: list[Event]) -> list[list[Event]]:
@@ -207,27 +236,6 @@ _CHUNK_CHARS = 8 << 20
 
 #: Records parsed before they are converted to Arrow (about 5 MB of JSON for wide records).
 _CHUNK_RECORDS = 5_000
-
-
-def maintain(
-    lake: Lake,
-    ref: DatasetRef,
-    exclusive: Callable[[], AbstractContextManager[Any]] | None = None,
-) -> bool:
-    """Compact small files and expire old snapshots when they pile up (cheap when they do not).
-
-    `exclusive()` keeps the loaders of the dataset out while maintenance commits. Returns
-    False when maintenance failed (it is logged; the caller tries again later).
-    """
-    try:
-        result = lake.maybe_maintain(ref.instance_id, ref.namespace, ref.name, exclusive=exclusive)
-    except Exception as exc:
-        log.warning("maintenance of %s.%s failed: %s", ref.namespace, ref.name, exc)
-        return False
-    if result.compacted is not None and result.compacted.snapshot_id is not None:
-        metrics.LAKE_COMPACTIONS.labels(ref.namespace, ref.name).inc()
-    metrics.LAKE_SNAPSHOTS_EXPIRED.inc(result.snapshots_expired)
-    return True
 
 
 def apply_with_retry(

@@ -1,4 +1,4 @@
-"""SQL over the lake with DuckDB."""
+"""SQL over an instance's datasets with DuckDB, reading the lake's Parquet files itself."""
 
 from supplylake.query.engine import QueryError, run_query
 

@@ -1,8 +1,9 @@
 """Custom dataset schemas: CreateDataLakeDataset's ``schema`` and ``partitionSpec``, both ways.
 
 Both sides use the API's structures with snake_case keys (``is_required``, ``primary_keys``).
-Patterns, enums and list limits come from botocore's service model. A custom dataset may name a
-field ``connection_id``: only asc datasets reserve it. The first problem found is reported.
+Name patterns and lengths and list sizes are given by the caller (`SchemaLimits`: the service
+reads them from botocore's service model), so the rules have one source. A custom dataset may
+name a field ``connection_id``: only asc datasets reserve it. The first problem found is reported.
 
 A DatasetSchema is named after its dataset (the lake names tables after it). The schema's own
 name is answered as the dataset name in PascalCase (``inbound_order`` → ``InboundOrder``), as AWS
@@ -14,49 +15,52 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from supplylake.aws.errors import ValidationException
-from supplylake.aws.spec import service_model
+from supplylake.schema.errors import SchemaError
 from supplylake.schema.types import DatasetSchema, Field, FieldType, PartitionField, Transform
 
 _TIME_TRANSFORMS = frozenset({Transform.YEAR, Transform.MONTH, Transform.DAY, Transform.HOUR})
 
 
-class SchemaError(ValidationException):
-    """A dataset schema or partition spec that cannot be used."""
+@dataclass(frozen=True)
+class Limit:
+    """How long a name or a list may be, and the pattern a name must match."""
+
+    pattern: re.Pattern[str] | None = None
+    min: int = 0
+    max: int = 2**31
 
 
 @dataclass(frozen=True)
-class _Limit:
-    pattern: re.Pattern[str] | None
-    min: int
-    max: int
+class SchemaLimits:
+    """The limits a custom schema's names and lists must keep."""
 
-
-@cache
-def _limit(shape_name: str) -> _Limit:
-    meta = service_model().shape_for(shape_name).metadata
-    pattern = re.compile(meta["pattern"]) if "pattern" in meta else None
-    return _Limit(pattern, int(meta.get("min", 0)), int(meta.get("max", 2**31)))
+    dataset_name: Limit
+    schema_name: Limit
+    field_name: Limit
+    fields: Limit
+    primary_keys: Limit
+    partition_fields: Limit
 
 
 def build_dataset_schema(
     name: str,
     schema_param: Mapping[str, Any],
     partition_spec_param: Mapping[str, Any] | None = None,
+    *,
+    limits: SchemaLimits,
 ) -> DatasetSchema:
     """The DatasetSchema of custom dataset ``name``, or raise SchemaError."""
-    _check_name(name, "dataset name", name, "DataLakeDatasetName")
-    _check_name(name, "schema name", schema_param.get("name"), "DataLakeDatasetSchemaName")
-    fields = _fields(name, _list(name, schema_param, "fields", "DataLakeDatasetSchemaFieldList"))
+    _check_name(name, "dataset name", name, limits.dataset_name)
+    _check_name(name, "schema name", schema_param.get("name"), limits.schema_name)
+    fields = _fields(name, _list(name, schema_param, "fields", limits.fields), limits)
     by_name = {f.name: f for f in fields}
     keys: list[str] = []
     if schema_param.get("primary_keys") is not None:
-        entries = _list(name, schema_param, "primary_keys", "DataLakeDatasetPrimaryKeyFieldList")
+        entries = _list(name, schema_param, "primary_keys", limits.primary_keys)
         for entry in entries:
-            key = _entry_name(name, "primary key", entry)
+            key = _entry_name(name, "primary key", entry, limits)
             if key not in by_name:
                 raise _error(name, f"primary key {key!r} is not a field of the schema")
             if key in keys:
@@ -64,11 +68,9 @@ def build_dataset_schema(
             keys.append(key)
     partition: list[PartitionField] = []
     if partition_spec_param is not None:
-        entries = _list(
-            name, partition_spec_param, "fields", "DataLakeDatasetPartitionFieldList", "partition"
-        )
+        entries = _list(name, partition_spec_param, "fields", limits.partition_fields, "partition")
         for entry in entries:
-            field = _partition_field(name, entry, by_name)
+            field = _partition_field(name, entry, by_name, limits)
             if any(p.name == field.name for p in partition):
                 raise _error(name, f"partition field {field.name!r} is listed more than once")
             partition.append(field)
@@ -104,11 +106,11 @@ def partition_spec_to_api(ds: DatasetSchema) -> dict[str, Any] | None:
     }
 
 
-def _fields(dataset: str, entries: list[Any]) -> list[Field]:
+def _fields(dataset: str, entries: list[Any], limits: SchemaLimits) -> list[Field]:
     fields: list[Field] = []
     seen: set[str] = set()
     for entry in entries:
-        name = _entry_name(dataset, "field", entry)
+        name = _entry_name(dataset, "field", entry, limits)
         if name in seen:
             raise _error(dataset, f"field {name!r} is listed more than once")
         seen.add(name)
@@ -123,8 +125,10 @@ def _fields(dataset: str, entries: list[Any]) -> list[Field]:
     return fields
 
 
-def _partition_field(dataset: str, entry: Any, by_name: Mapping[str, Field]) -> PartitionField:
-    name = _entry_name(dataset, "partition field", entry)
+def _partition_field(
+    dataset: str, entry: Any, by_name: Mapping[str, Field], limits: SchemaLimits
+) -> PartitionField:
+    name = _entry_name(dataset, "partition field", entry, limits)
     field = by_name.get(name)
     if field is None:
         raise _error(dataset, f"partition field {name!r} is not a field of the schema")
@@ -144,16 +148,15 @@ def _partition_field(dataset: str, entry: Any, by_name: Mapping[str, Field]) -> 
     return PartitionField(name, kind)
 
 
-def _entry_name(dataset: str, what: str, entry: Any) -> str:
+def _entry_name(dataset: str, what: str, entry: Any, limits: SchemaLimits) -> str:
     if not isinstance(entry, Mapping):
         raise _error(dataset, f"each {what} must be a structure with a name")
     name = entry.get("name")
-    _check_name(dataset, f"{what} name", name, "DataLakeDatasetSchemaFieldName")
+    _check_name(dataset, f"{what} name", name, limits.field_name)
     return str(name)
 
 
-def _check_name(dataset: str, what: str, value: Any, shape: str) -> None:
-    limit = _limit(shape)
+def _check_name(dataset: str, what: str, value: Any, limit: Limit) -> None:
     if not isinstance(value, str) or not limit.min <= len(value) <= limit.max:
         raise _error(dataset, f"{what} {value!r} must be {limit.min} to {limit.max} characters")
     if limit.pattern is not None and not limit.pattern.fullmatch(value):
@@ -161,10 +164,9 @@ def _check_name(dataset: str, what: str, value: Any, shape: str) -> None:
 
 
 def _list(
-    dataset: str, param: Mapping[str, Any], key: str, shape: str, what: str | None = None
+    dataset: str, param: Mapping[str, Any], key: str, limit: Limit, what: str | None = None
 ) -> list[Any]:
     value = param.get(key)
-    limit = _limit(shape)
     label = f"{what} {key}" if what else key
     if not isinstance(value, list) or not limit.min <= len(value) <= limit.max:
         raise _error(dataset, f"{label} must list {limit.min} to {limit.max} entries")

@@ -1,8 +1,11 @@
-"""Timestamps in record data: which strings are accepted, and their conversion to Arrow.
+"""Timestamps in record data: which values are accepted, and their conversion to Arrow.
 
-Accepted: ``YYYY-MM-DD``, optionally followed by ``T`` or a space and ``HH:MM``, ``HH:MM:SS`` or
-``HH:MM:SS.f`` (1 to 6 fraction digits), optionally followed by ``Z`` or ``±HH:MM``; the date and
-time must exist. Without an offset a timestamp is UTC. Values are Arrow ``timestamp('us', 'UTC')``.
+Accepted, as ISO 8601 text: ``YYYY-MM-DD``, optionally followed by ``T`` or a space and
+``HH:MM``, ``HH:MM:SS`` or ``HH:MM:SS.f`` (1 to 6 fraction digits), optionally followed by ``Z``
+or ``±HH:MM``; the date and time must exist. Without an offset a timestamp is UTC. Or as Unix
+epoch milliseconds, a JSON integer or a string of ASCII digits, from 0 (1970-01-01T00:00:00Z) to
+the last millisecond of the year 9999, the last moment an ISO timestamp can name. Values are
+Arrow ``timestamp('us', 'UTC')``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ import pyarrow as pa
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 _NAIVE_TIMESTAMP = pa.timestamp("us")
+#: 9999-12-31T23:59:59.999Z in epoch milliseconds: the last moment ISO 8601 text can name.
+EPOCH_MS_MAX = 253_402_300_799_999
+_EPOCH_MS_DIGITS = len(str(EPOCH_MS_MAX))
 
 
 def _layouts() -> frozenset[bytes]:
@@ -58,8 +64,40 @@ def timestamps_ok(values: list[str]) -> bool:
 
 
 def timestamp_ok(value: Any) -> bool:
-    """Whether ``value`` is an accepted timestamp string."""
+    """Whether ``value`` is an accepted ISO 8601 timestamp string."""
     return type(value) is str and timestamps_ok([value])
+
+
+def epoch_ms(value: Any) -> int | None:
+    """The epoch milliseconds ``value`` gives (a JSON integer or a string of ASCII digits in
+    range), or None."""
+    kind = type(value)
+    if kind is int:
+        return value if 0 <= value <= EPOCH_MS_MAX else None
+    if kind is not str or not (value.isascii() and value.isdigit()):
+        return None
+    significant = value.lstrip("0")
+    if len(significant) > _EPOCH_MS_DIGITS:
+        return None
+    ms = int(significant or "0")
+    return ms if ms <= EPOCH_MS_MAX else None
+
+
+def timestamp_value_ok(value: Any) -> bool:
+    """Whether a JSON value is an accepted timestamp, in any of its forms."""
+    return epoch_ms(value) is not None or timestamp_ok(value)
+
+
+def timestamp_values_ok(values: list[Any]) -> bool:
+    """Whether every JSON value is an accepted timestamp, in any of its forms.
+
+    ISO text alone, the usual case, is checked by `timestamps_ok` in one pass; epoch
+    milliseconds are picked out only when that fails.
+    """
+    if timestamps_ok(values):
+        return True
+    iso = [v for v in values if epoch_ms(v) is None]
+    return len(iso) < len(values) and timestamps_ok(iso)
 
 
 def timestamp_array(values: list[str | None] | pa.Array) -> pa.Array:

@@ -9,6 +9,9 @@ every write through it bumps ``Store.changes``, and an entry read before the bum
 
 Misses are not kept: an unknown key or instance is asked for again every time, so a key created
 a moment ago works at once and a flood of made-up key ids cannot fill the cache.
+
+A read that may reach the store blocks; on the event loop, ask for a fresh entry first (``fresh``
+never touches the store) and read through `blocking` only when there is none.
 """
 
 from __future__ import annotations
@@ -37,6 +40,13 @@ class _Entries(Generic[K, V]):
         self._ttl = ttl
         self._clock = clock
         self._entries: dict[K, tuple[V, float, int]] = {}
+
+    def fresh(self, key: K) -> V | None:
+        """The entry for ``key`` if it may still be used, without asking the store."""
+        found = self._entries.get(key)
+        if found is not None and found[1] > self._clock() and found[2] == self._store.changes:
+            return found[0]
+        return None
 
     def get(self, key: K) -> V | None:
         now = self._clock()
@@ -73,3 +83,15 @@ class ReadCache:
 
     def dataset(self, instance_id: str, namespace: str, name: str) -> Dataset | None:
         return self._datasets.get((instance_id, namespace, name))
+
+    def fresh_key(self, access_key_id: str) -> AccessKey | None:
+        """The key if a usable copy is kept (never reads the store: safe on the event loop)."""
+        return self._keys.fresh(access_key_id)
+
+    def fresh_instance(self, instance_id: str) -> Instance | None:
+        """The instance if a usable copy is kept (never reads the store)."""
+        return self._instances.fresh(instance_id)
+
+    def fresh_dataset(self, instance_id: str, namespace: str, name: str) -> Dataset | None:
+        """The dataset if a usable copy is kept (never reads the store)."""
+        return self._datasets.fresh((instance_id, namespace, name))

@@ -1,30 +1,31 @@
-"""Data lake datasets: the predefined ``asc`` data model and custom datasets, each an Iceberg table."""
+"""Data lake datasets: the predefined ``asc`` data model and custom datasets, each an Iceberg table.
+
+An ``asc`` dataset is always there for events and look-ups, with the data model's schema. A
+CreateDataLakeDataset of it (or an update) records what AWS lets a client give it: a
+description and tags, and from then on its own creation time. Deleting it drops its table (its
+rows) and that record; the dataset itself stays available, as every data-model dataset is.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import replace
 from typing import Any
 
 from supplylake.aws.errors import ConflictException, ResourceNotFoundException, ValidationException
 from supplylake.schema.asc import ASC_NAMESPACE, asc_datasets
-from supplylake.schema.custom import (
-    SchemaError,
-    build_dataset_schema,
-    partition_spec_to_api,
-    schema_to_api,
-)
-from supplylake.service.core import (
-    RequestContext,
-    Services,
-    active_instance,
-    blocking,
-    dataset_arn,
-    now,
-)
-from supplylake.service.namespaces import find_namespace
+from supplylake.schema.custom import build_dataset_schema, partition_spec_to_api, schema_to_api
+from supplylake.service.arns import dataset_arn
+from supplylake.service.blocking import blocking
+from supplylake.service.clock import now
+from supplylake.service.context import RequestContext, Services
+from supplylake.service.lookup import active_instance, find_namespace, stored_dataset
 from supplylake.service.paging import decode_token, encode_token
-from supplylake.store.base import AlreadyExists, Dataset, Instance
+from supplylake.service.schema_limits import schema_limits
+from supplylake.store.base import AlreadyExists, Dataset, Instance, NotFound
 
-_DEFAULT_PAGE = 20
+#: AWS answers 10 per page when maxResults is left out (the model's default).
+_DEFAULT_PAGE = 10
 
 
 def dataset_to_api(inst: Instance, ds: Dataset) -> dict[str, Any]:
@@ -41,59 +42,56 @@ def dataset_to_api(inst: Instance, ds: Dataset) -> dict[str, Any]:
     }
 
 
-def _asc_dataset(inst: Instance, name: str) -> Dataset | None:
+def _asc_dataset(inst: Instance, name: str, stored: Dataset | None = None) -> Dataset | None:
+    """An asc dataset: the data model's schema, with what a create or update ``stored``."""
     schema = asc_datasets().get(name)
     if schema is None:
         return None
+    if stored is not None:
+        # The data model gives the schema, whatever it was when the record was made.
+        return replace(stored, schema=schema)
     return Dataset(inst.instance_id, ASC_NAMESPACE, name, schema, inst.created_at, inst.created_at)
 
 
-def lookup_dataset(
+async def lookup_dataset(
     svc: Services, inst: Instance, namespace: str, name: str, cached: bool = False
 ) -> Dataset | None:
     """A dataset of the instance: predefined in ``asc``, stored elsewhere.
 
-    ``cached`` allows a copy up to ``cache_seconds`` old when another process changed it.
+    ``cached`` allows a copy up to ``cache_seconds`` old when another process changed it; for an
+    asc dataset (the event path, which only needs its schema) it does not read the store at all.
     """
     if namespace == ASC_NAMESPACE:
-        return _asc_dataset(inst, name)
-    if cached:
-        return svc.cache.dataset(inst.instance_id, namespace, name)
-    return svc.store.get_dataset(inst.instance_id, namespace, name)
+        if cached or name not in asc_datasets():
+            return _asc_dataset(inst, name)
+        return _asc_dataset(inst, name, await stored_dataset(svc, inst, namespace, name))
+    return await stored_dataset(svc, inst, namespace, name, cached)
 
 
-def find_dataset(svc: Services, inst: Instance, namespace: str, name: str) -> Dataset:
-    ds = lookup_dataset(svc, inst, namespace, name)
+async def find_dataset(svc: Services, inst: Instance, namespace: str, name: str) -> Dataset:
+    ds = await lookup_dataset(svc, inst, namespace, name)
     if ds is None:
-        find_namespace(svc, inst, namespace)
+        await find_namespace(svc, inst, namespace)
         raise ResourceNotFoundException(
             f"Dataset {namespace}.{name} does not exist in instance {inst.instance_id}."
         )
     return ds
 
 
-def _refuse_asc(namespace: str, verb: str) -> None:
-    if namespace == ASC_NAMESPACE:
-        raise ValidationException(
-            f"Datasets of the asc namespace are predefined by the AWS Supply Chain data model and "
-            f"cannot be {verb}; use the default namespace or a custom one."
-        )
-
-
 async def create_data_lake_dataset(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    inst = active_instance(svc, ctx, params["instance_id"])
+    inst = await active_instance(svc, ctx, params["instance_id"])
     namespace, name = params["namespace"], params["name"]
-    _refuse_asc(namespace, "created")
-    find_namespace(svc, inst, namespace)
+    if namespace == ASC_NAMESPACE:
+        return await _create_asc_dataset(svc, inst, name, params)
+    await find_namespace(svc, inst, namespace)
     if params.get("schema") is None:
         raise ValidationException(f"A schema is required for a dataset in namespace {namespace}.")
-    try:
-        schema = build_dataset_schema(name, params["schema"], params.get("partition_spec"))
-    except SchemaError as exc:
-        raise ValidationException(str(exc)) from None
-    if svc.store.get_dataset(inst.instance_id, namespace, name) is not None:
+    schema = build_dataset_schema(
+        name, params["schema"], params.get("partition_spec"), limits=schema_limits()
+    )
+    if await stored_dataset(svc, inst, namespace, name) is not None:
         raise ConflictException(f"Dataset {namespace}.{name} already exists.")
     at = now()
     ds = Dataset(inst.instance_id, namespace, name, schema, at, at, params.get("description"))
@@ -111,31 +109,72 @@ async def create_data_lake_dataset(
     return {"dataset": dataset_to_api(inst, ds)}
 
 
+async def _create_asc_dataset(
+    svc: Services, inst: Instance, name: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    """Record a description and tags for a data-model dataset (its schema is the model's)."""
+    schema = asc_datasets().get(name)
+    if schema is None:
+        raise ValidationException(
+            f"{name} is not a dataset of the AWS Supply Chain data model: the asc namespace "
+            "holds only its entities (inbound_order, product, ...)."
+        )
+    if params.get("schema") is not None or params.get("partition_spec") is not None:
+        raise ValidationException(
+            f"asc.{name} takes its schema from the AWS Supply Chain data model: leave schema "
+            "and partitionSpec out."
+        )
+    if await stored_dataset(svc, inst, ASC_NAMESPACE, name) is not None:
+        raise ConflictException(f"Dataset {ASC_NAMESPACE}.{name} already exists.")
+    at = now()
+    ds = Dataset(inst.instance_id, ASC_NAMESPACE, name, schema, at, at, params.get("description"))
+    # Made here so that queries find the (empty) table; events would make it on first use.
+    await blocking(svc.lake.create_table, inst.instance_id, ASC_NAMESPACE, schema)
+    try:
+        await blocking(
+            svc.store.create_dataset,
+            ds,
+            params.get("tags") or {},
+            dataset_arn(inst, ASC_NAMESPACE, name),
+        )
+    except AlreadyExists:
+        raise ConflictException(f"Dataset {ASC_NAMESPACE}.{name} already exists.") from None
+    return {"dataset": dataset_to_api(inst, ds)}
+
+
 async def get_data_lake_dataset(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    inst = active_instance(svc, ctx, params["instance_id"])
-    ds = find_dataset(svc, inst, params["namespace"], params["name"])
+    inst = await active_instance(svc, ctx, params["instance_id"])
+    ds = await find_dataset(svc, inst, params["namespace"], params["name"])
     return {"dataset": dataset_to_api(inst, ds)}
 
 
 async def list_data_lake_datasets(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    inst = active_instance(svc, ctx, params["instance_id"])
+    inst = await active_instance(svc, ctx, params["instance_id"])
     namespace = params["namespace"]
-    find_namespace(svc, inst, namespace)
+    await find_namespace(svc, inst, namespace)
     limit = params.get("max_results") or _DEFAULT_PAGE
     scope = f"ListDataLakeDatasets:{inst.instance_id}:{namespace}"
-    secret = svc.store.secret("page-token")
+    secret = await svc.secret("page-token")
     after = (
         str(decode_token(secret, scope, params["next_token"])) if params.get("next_token") else ""
     )
     if namespace == ASC_NAMESPACE:
         names = sorted(n for n in asc_datasets() if n > after)[: limit + 1]
-        items = [d for d in (_asc_dataset(inst, n) for n in names) if d is not None]
+        stored = {
+            d.name: d
+            for d in await blocking(
+                svc.store.list_datasets, inst.instance_id, namespace, after, len(asc_datasets())
+            )
+        }
+        items = [d for d in (_asc_dataset(inst, n, stored.get(n)) for n in names) if d]
     else:
-        items = svc.store.list_datasets(inst.instance_id, namespace, after, limit + 1)
+        items = await blocking(
+            svc.store.list_datasets, inst.instance_id, namespace, after, limit + 1
+        )
     out: dict[str, Any] = {"datasets": [dataset_to_api(inst, d) for d in items[:limit]]}
     if len(items) > limit:
         out["next_token"] = encode_token(secret, scope, items[limit - 1].name)
@@ -145,10 +184,11 @@ async def list_data_lake_datasets(
 async def update_data_lake_dataset(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    inst = active_instance(svc, ctx, params["instance_id"])
+    inst = await active_instance(svc, ctx, params["instance_id"])
     namespace, name = params["namespace"], params["name"]
-    _refuse_asc(namespace, "updated")
-    find_dataset(svc, inst, namespace, name)
+    found = await find_dataset(svc, inst, namespace, name)
+    if namespace == ASC_NAMESPACE:
+        await _record_asc_dataset(svc, inst, found)
     ds = await blocking(
         svc.store.update_dataset,
         inst.instance_id,
@@ -157,22 +197,34 @@ async def update_data_lake_dataset(
         params.get("description"),
         now(),
     )
+    if namespace == ASC_NAMESPACE:
+        ds = _asc_dataset(inst, name, ds) or ds
     return {"dataset": dataset_to_api(inst, ds)}
+
+
+async def _record_asc_dataset(svc: Services, inst: Instance, ds: Dataset) -> None:
+    """Make sure the store holds a record of the asc dataset, for its description."""
+    if await stored_dataset(svc, inst, ASC_NAMESPACE, ds.name) is not None:
+        return
+    arn = dataset_arn(inst, ASC_NAMESPACE, ds.name)
+    with contextlib.suppress(AlreadyExists):  # another request recorded it first
+        await blocking(svc.store.create_dataset, ds, {}, arn)
 
 
 async def delete_data_lake_dataset(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    inst = active_instance(svc, ctx, params["instance_id"])
+    inst = await active_instance(svc, ctx, params["instance_id"])
     namespace, name = params["namespace"], params["name"]
-    _refuse_asc(namespace, "deleted")
-    find_dataset(svc, inst, namespace, name)
-    await blocking(
-        svc.store.delete_dataset,
-        inst.instance_id,
-        namespace,
-        name,
-        dataset_arn(inst, namespace, name),
-    )
+    await find_dataset(svc, inst, namespace, name)
+    arn = dataset_arn(inst, namespace, name)
+    try:
+        await blocking(svc.store.delete_dataset, inst.instance_id, namespace, name, arn)
+    except NotFound:
+        if namespace != ASC_NAMESPACE:
+            raise
+        # An asc dataset never created or updated has no record, but may have tags.
+        tags = await blocking(svc.store.get_tags, arn)
+        await blocking(svc.store.untag, arn, list(tags))
     await blocking(svc.lake.drop_table, inst.instance_id, namespace, name)
     return {"instance_id": inst.instance_id, "namespace": namespace, "name": name}

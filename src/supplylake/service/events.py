@@ -13,25 +13,20 @@ from supplylake.aws.errors import (
     ThrottlingException,
     ValidationException,
 )
-from supplylake.schema.asc import ASC_NAMESPACE, CONNECTION_ID, asc_datasets, asc_event_types
-from supplylake.schema.records import RecordError, check_records
+from supplylake.schema.asc import ASC_NAMESPACE, asc_datasets, asc_event_types, internal_fields
 from supplylake.schema.types import DatasetSchema, Operation
-from supplylake.service.core import (
-    RequestContext,
-    Services,
-    active_instance,
-    blocking,
-    dataset_arn,
-    now,
-    time_ordered_uuid,
-)
+from supplylake.schema.validate import check_records
+from supplylake.service.arns import dataset_arn, parse_arn
+from supplylake.service.blocking import blocking
+from supplylake.service.clock import now
+from supplylake.service.context import RequestContext, Services
 from supplylake.service.datasets import lookup_dataset
-from supplylake.service.instances import request_hash
+from supplylake.service.idempotency import idempotency_key
+from supplylake.service.ids import time_ordered_uuid
+from supplylake.service.lookup import active_instance
 from supplylake.service.paging import decode_token, encode_token
-from supplylake.service.tags import parse_arn
 from supplylake.store.base import (
     Event,
-    IdempotencyKey,
     Instance,
     NewEvent,
     NotFound,
@@ -40,14 +35,12 @@ from supplylake.store.base import (
 )
 
 DATASET_EVENT = "scn.data.dataset"
-_ASC_INTERNAL = frozenset({CONNECTION_ID})
-_NO_INTERNAL: frozenset[str] = frozenset()
 #: Bodies larger than this are validated off the event loop, so small requests keep flowing.
 _INLINE_VALIDATION_CHARS = 64 * 1024
 _DEFAULT_PAGE = 10
 
 
-def _target(
+async def _target(
     svc: Services, inst: Instance, params: dict[str, Any]
 ) -> tuple[str, str, DatasetSchema, Operation]:
     """The namespace, dataset, schema and operation an event writes to."""
@@ -68,16 +61,17 @@ def _target(
     arn = target["dataset_identifier"]
     parts = parse_arn(arn)
     if (
-        parts["dataset"] is None
-        or parts["instance"] != inst.instance_id
-        or parts["account"] != inst.account_id
-        or parts["region"] != inst.region
+        parts.namespace is None
+        or parts.dataset is None
+        or parts.instance_id != inst.instance_id
+        or parts.account_id != inst.account_id
+        or parts.region != inst.region
     ):
         raise ResourceNotFoundException(
             f"datasetIdentifier {arn} does not name a dataset of instance {inst.instance_id}."
         )
-    namespace, name = str(parts["namespace"]), str(parts["dataset"])
-    ds = lookup_dataset(svc, inst, namespace, name, cached=True)
+    namespace, name = parts.namespace, parts.dataset
+    ds = await lookup_dataset(svc, inst, namespace, name, cached=True)
     if ds is None:
         raise ResourceNotFoundException(f"Dataset {arn} does not exist.")
     op = Operation(target["operation_type"])
@@ -89,31 +83,37 @@ def _target(
     return namespace, name, ds.schema, op
 
 
-def _check_records(data: str, schema: DatasetSchema, op: Operation, namespace: str) -> None:
-    internal = _ASC_INTERNAL if namespace == ASC_NAMESPACE else _NO_INTERNAL
-    try:
-        check_records(data, schema, op, internal_fields=internal)
-    except RecordError as exc:
-        raise ValidationException(str(exc)) from None
+_ACCEPTED: dict[tuple[str, str], Any] = {}
+
+
+def _accepted(namespace: str, name: str) -> Any:
+    """The accepted-events counter of a dataset, looked up once (``labels()`` is not free)."""
+    counter = _ACCEPTED.get((namespace, name))
+    if counter is None:
+        if len(_ACCEPTED) >= 10_000:
+            _ACCEPTED.clear()
+        counter = _ACCEPTED[(namespace, name)] = metrics.EVENTS_ACCEPTED.labels(namespace, name)
+    return counter
 
 
 async def send_data_integration_event(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
     received = now()
-    inst = active_instance(svc, ctx, params["instance_id"], cached=True)
+    inst = await active_instance(svc, ctx, params["instance_id"], cached=True)
     # Throttle before the costly validation, so overload cannot buy CPU.
     if not await svc.limiter.acquire(inst.instance_id):
         raise ThrottlingException(
             f"Rate exceeded for instance {inst.instance_id}: at most "
             f"{svc.settings.event_rate:g} events per second; retry with backoff."
         )
-    namespace, name, schema, op = _target(svc, inst, params)
+    namespace, name, schema, op = await _target(svc, inst, params)
     data: str = params["data"]
+    internal = internal_fields(namespace)
     if len(data) > _INLINE_VALIDATION_CHARS:
-        await blocking(_check_records, data, schema, op, namespace)
+        await blocking(check_records, data, schema, op, internal_fields=internal)
     else:
-        _check_records(data, schema, op, namespace)
+        check_records(data, schema, op, internal_fields=internal)
     event = NewEvent(
         event_id=time_ordered_uuid(),
         instance_id=inst.instance_id,
@@ -126,14 +126,12 @@ async def send_data_integration_event(
         data=data,
         received_at=received,
     )
-    idem = None
-    if params.get("client_token"):
-        idem = IdempotencyKey(
-            scope=f"{ctx.account_id}:{inst.instance_id}:SendDataIntegrationEvent",
-            token=params["client_token"],
-            request_hash=request_hash(params),
-            expires_at=received + timedelta(hours=svc.settings.token_ttl_hours),
-        )
+    idem = idempotency_key(
+        f"{ctx.account_id}:{inst.instance_id}:SendDataIntegrationEvent",
+        params,
+        received,
+        svc.settings.token_ttl_hours,
+    )
     try:
         result = await svc.store.append_event_async(event, idem, svc.settings.max_pending_events)
     except TokenConflict:
@@ -148,7 +146,7 @@ async def send_data_integration_event(
     except NotFound:
         raise ResourceNotFoundException(f"Instance {inst.instance_id} does not exist.") from None
     if not result.replayed:
-        metrics.EVENTS_ACCEPTED.labels(namespace, name).inc()
+        _accepted(namespace, name).inc()
     return {"event_id": result.event_id}
 
 
@@ -173,8 +171,8 @@ def event_to_api(inst: Instance, ev: Event) -> dict[str, Any]:
 async def get_data_integration_event(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    inst = active_instance(svc, ctx, params["instance_id"], cached=True)
-    ev = svc.store.get_event(inst.instance_id, params["event_id"])
+    inst = await active_instance(svc, ctx, params["instance_id"], cached=True)
+    ev = await blocking(svc.store.get_event, inst.instance_id, params["event_id"])
     if ev is None:
         raise ResourceNotFoundException(
             f"Event {params['event_id']} does not exist in instance {inst.instance_id}."
@@ -185,18 +183,18 @@ async def get_data_integration_event(
 async def list_data_integration_events(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    inst = active_instance(svc, ctx, params["instance_id"], cached=True)
+    inst = await active_instance(svc, ctx, params["instance_id"], cached=True)
     event_type = params.get("event_type")
     limit = params.get("max_results") or _DEFAULT_PAGE
     scope = f"ListDataIntegrationEvents:{inst.instance_id}:{event_type or ''}"
-    secret = svc.store.secret("page-token")
+    secret = await svc.secret("page-token")
     before = None
     if params.get("next_token"):
         cursor = decode_token(secret, scope, params["next_token"])
         if not isinstance(cursor, int):
             raise ValidationException("The nextToken is invalid.")
         before = cursor
-    items = svc.store.list_events(inst.instance_id, event_type, before, limit + 1)
+    items = await blocking(svc.store.list_events, inst.instance_id, event_type, before, limit + 1)
     out: dict[str, Any] = {"events": [event_to_api(inst, e) for e in items[:limit]]}
     if len(items) > limit:
         out["next_token"] = encode_token(secret, scope, items[limit - 1].position)

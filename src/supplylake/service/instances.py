@@ -4,34 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
-from supplylake.aws.errors import ConflictException
+from supplylake.aws.errors import ConflictException, ValidationException
 from supplylake.schema.asc import ASC_NAMESPACE, DEFAULT_NAMESPACE
-from supplylake.service.core import (
-    RequestContext,
-    Services,
-    blocking,
-    find_instance,
-    instance_arn,
-    now,
-)
+from supplylake.service.arns import instance_arn, namespace_arn
+from supplylake.service.blocking import blocking
+from supplylake.service.clock import now
+from supplylake.service.context import RequestContext, Services
+from supplylake.service.idempotency import idempotency_key
+from supplylake.service.lookup import find_instance
 from supplylake.service.paging import decode_token, encode_token
-from supplylake.store.base import AlreadyExists, IdempotencyKey, Instance, Namespace, TokenConflict
+from supplylake.states import InstanceState
+from supplylake.store.base import AlreadyExists, Instance, Namespace, TokenConflict
 
 log = logging.getLogger(__name__)
-
-INITIALIZING, ACTIVE, DELETING, DELETED = "Initializing", "Active", "Deleting", "Deleted"
-_DEFAULT_PAGE = 20
+#: AWS answers 10 per page when maxResults is left out (the model's default).
+_DEFAULT_PAGE = 10
 
 
 def instance_to_api(inst: Instance) -> dict[str, Any]:
+    """An instance as AWS answers it: a description (empty) and a key ARN, even if none was given."""
     return {
         "instance_id": inst.instance_id,
         "aws_account_id": inst.account_id,
@@ -41,16 +37,20 @@ def instance_to_api(inst: Instance) -> dict[str, Any]:
         "created_time": inst.created_at,
         "last_modified_time": inst.updated_at,
         "instance_name": inst.name,
-        "instance_description": inst.description,
-        "kms_key_arn": inst.kms_key_arn,
+        "instance_description": inst.description or "",
+        "kms_key_arn": inst.kms_key_arn or owned_key_arn(inst),
         "version_number": inst.version,
     }
 
 
-def request_hash(params: dict[str, Any], exclude: tuple[str, ...] = ("client_token",)) -> str:
-    """A stable digest of a request, to tell a retry from a different request with one token."""
-    body = {k: v for k, v in params.items() if k not in exclude}
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+def owned_key_arn(inst: Instance) -> str:
+    """The key ARN an instance created without ``kmsKeyArn`` reports, as AWS reports its own key.
+
+    supplylake encrypts nothing with KMS (protect the data folder with disk encryption): the ARN
+    is a stable name, made from the instance id, for clients that expect one.
+    """
+    key_id = uuid.uuid5(uuid.NAMESPACE_URL, f"supplylake:instance-key:{inst.instance_id}")
+    return f"arn:aws:kms:{inst.region}:{inst.account_id}:key/{key_id}"
 
 
 async def create_instance(
@@ -61,7 +61,7 @@ async def create_instance(
         instance_id=str(uuid.uuid4()),
         account_id=ctx.account_id,
         region=ctx.region,
-        state=INITIALIZING,
+        state=InstanceState.INITIALIZING,
         created_at=at,
         updated_at=at,
         name=params.get("instance_name"),
@@ -69,14 +69,9 @@ async def create_instance(
         kms_key_arn=params.get("kms_key_arn"),
         web_app_dns_domain=params.get("web_app_dns_domain"),
     )
-    idem = None
-    if params.get("client_token"):
-        idem = IdempotencyKey(
-            scope=f"{ctx.account_id}:CreateInstance",
-            token=params["client_token"],
-            request_hash=request_hash(params),
-            expires_at=at + timedelta(hours=svc.settings.token_ttl_hours),
-        )
+    idem = idempotency_key(
+        f"{ctx.account_id}:CreateInstance", params, at, svc.settings.token_ttl_hours
+    )
     arn = instance_arn(inst.region, inst.account_id, inst.instance_id)
     try:
         created = await blocking(
@@ -94,7 +89,7 @@ async def create_instance(
 async def get_instance(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    return {"instance": instance_to_api(find_instance(svc, ctx, params["instance_id"]))}
+    return {"instance": instance_to_api(await find_instance(svc, ctx, params["instance_id"]))}
 
 
 async def list_instances(
@@ -104,24 +99,40 @@ async def list_instances(
     states = sorted(params.get("instance_state_filter") or [])
     limit = params.get("max_results") or _DEFAULT_PAGE
     scope = f"ListInstances:{ctx.account_id}:{names}:{states}"
-    secret = svc.store.secret("page-token")
+    secret = await svc.secret("page-token")
     after = None
     if params.get("next_token"):
-        after = str(decode_token(secret, scope, params["next_token"]))
-    items = svc.store.list_instances(ctx.account_id, after, limit + 1, names, states)
+        after = _instance_cursor(decode_token(secret, scope, params["next_token"]))
+    items = await blocking(
+        svc.store.list_instances, ctx.account_id, after, limit + 1, names, states
+    )
     # A key limited to some instances sees only those (a page may then hold fewer).
     visible = [i for i in items[:limit] if ctx.grant.allows_instance(i.instance_id)]
     out: dict[str, Any] = {"instances": [instance_to_api(i) for i in visible]}
     if len(items) > limit:
-        out["next_token"] = encode_token(secret, scope, items[limit - 1].instance_id)
+        last = items[limit - 1]
+        out["next_token"] = encode_token(
+            secret, scope, [last.created_at.timestamp(), last.instance_id]
+        )
     return out
+
+
+def _instance_cursor(cursor: object) -> tuple[datetime, str]:
+    """Where a ListInstances page ends: the creation time and id of its last instance."""
+    match cursor:
+        case [float() | int() as created, str() as instance_id]:
+            return datetime.fromtimestamp(created, UTC), instance_id
+    # A token of an earlier supplylake, which listed instances by id.
+    raise ValidationException(
+        "The nextToken is invalid: pass the nextToken of the previous page of the same request."
+    )
 
 
 async def update_instance(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    inst = find_instance(svc, ctx, params["instance_id"])
-    if inst.state in (DELETING, DELETED):
+    inst = await find_instance(svc, ctx, params["instance_id"])
+    if inst.state in (InstanceState.DELETING, InstanceState.DELETED):
         raise ConflictException(f"Instance {inst.instance_id} is {inst.state} and cannot change.")
     changes = {}
     if "instance_name" in params:
@@ -135,14 +146,16 @@ async def update_instance(
 async def delete_instance(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    inst = find_instance(svc, ctx, params["instance_id"])
-    if inst.state in (DELETING, DELETED):
+    inst = await find_instance(svc, ctx, params["instance_id"])
+    if inst.state in (InstanceState.DELETING, InstanceState.DELETED):
         return {"instance": instance_to_api(inst)}
-    if inst.state == INITIALIZING:
+    if inst.state == InstanceState.INITIALIZING:
         raise ConflictException(
             f"Instance {inst.instance_id} is still Initializing: delete it once it is Active."
         )
-    deleting = await blocking(svc.store.update_instance, inst.instance_id, now(), state=DELETING)
+    deleting = await blocking(
+        svc.store.update_instance, inst.instance_id, now(), state=InstanceState.DELETING
+    )
     svc.spawn(_finish_delete(svc, deleting))
     return {"instance": instance_to_api(deleting)}
 
@@ -152,14 +165,16 @@ async def _finish_create(svc: Services, inst: Instance) -> None:
     await asyncio.sleep(svc.settings.instance_transition_seconds)
     try:
         await blocking(_provision, svc, inst)
-        await blocking(svc.store.update_instance, inst.instance_id, now(), state=ACTIVE)
+        await blocking(
+            svc.store.update_instance, inst.instance_id, now(), state=InstanceState.ACTIVE
+        )
     except Exception as exc:
         log.exception("instance %s failed to initialize", inst.instance_id)
         await blocking(
             svc.store.update_instance,
             inst.instance_id,
             now(),
-            state="CreateFailed",
+            state=InstanceState.CREATE_FAILED,
             error_message=f"Initialization failed: {exc}",
         )
 
@@ -168,12 +183,11 @@ def _provision(svc: Services, inst: Instance) -> None:
     at = now()
     for name in (ASC_NAMESPACE, DEFAULT_NAMESPACE):
         if svc.store.get_namespace(inst.instance_id, name) is None:
-            arn = (
-                f"{instance_arn(inst.region, inst.account_id, inst.instance_id)}/namespaces/{name}"
-            )
             # Another API process resuming the same creation may have made it first.
             with contextlib.suppress(AlreadyExists):
-                svc.store.create_namespace(Namespace(inst.instance_id, name, at, at), {}, arn)
+                svc.store.create_namespace(
+                    Namespace(inst.instance_id, name, at, at), {}, namespace_arn(inst, name)
+                )
 
 
 async def _finish_delete(svc: Services, inst: Instance) -> None:
@@ -182,7 +196,9 @@ async def _finish_delete(svc: Services, inst: Instance) -> None:
         await blocking(svc.lake.drop_instance, inst.instance_id)
         arn = instance_arn(inst.region, inst.account_id, inst.instance_id)
         await blocking(svc.store.purge_instance, inst.instance_id, arn)
-        await blocking(svc.store.update_instance, inst.instance_id, now(), state=DELETED)
+        await blocking(
+            svc.store.update_instance, inst.instance_id, now(), state=InstanceState.DELETED
+        )
         svc.limiter.forget(inst.instance_id)
     except Exception as exc:
         log.exception("instance %s failed to delete", inst.instance_id)
@@ -190,14 +206,22 @@ async def _finish_delete(svc: Services, inst: Instance) -> None:
             svc.store.update_instance,
             inst.instance_id,
             now(),
-            state="DeleteFailed",
+            state=InstanceState.DELETE_FAILED,
             error_message=f"Deletion failed: {exc}",
         )
 
 
 def resume_transitions(svc: Services) -> None:
-    """Finish creations and deletions that a stop interrupted."""
-    for inst in svc.store.list_instances_in_state([INITIALIZING, DELETING]):
+    """Finish creations and deletions that a stop interrupted.
+
+    It reads the store on the event loop, once, in the server's startup: before the server
+    takes requests, so no request waits behind it.
+    """
+    for inst in svc.store.list_instances_in_state(
+        [InstanceState.INITIALIZING, InstanceState.DELETING]
+    ):
         svc.spawn(
-            _finish_create(svc, inst) if inst.state == INITIALIZING else _finish_delete(svc, inst)
+            _finish_create(svc, inst)
+            if inst.state == InstanceState.INITIALIZING
+            else _finish_delete(svc, inst)
         )

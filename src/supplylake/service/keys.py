@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from supplylake.config import Settings
-from supplylake.service.core import now
+from supplylake.service.clock import now
 from supplylake.store.base import AccessKey, Store
 
 _ID_ALPHABET = string.ascii_uppercase + string.digits

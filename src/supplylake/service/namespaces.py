@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from supplylake.aws.errors import ConflictException, ResourceNotFoundException, ValidationException
+from supplylake.aws.errors import ConflictException, ValidationException
 from supplylake.schema.asc import ASC_NAMESPACE, DEFAULT_NAMESPACE
-from supplylake.service.core import (
-    RequestContext,
-    Services,
-    active_instance,
-    blocking,
-    namespace_arn,
-    now,
-)
+from supplylake.service.arns import namespace_arn
+from supplylake.service.blocking import blocking
+from supplylake.service.clock import now
+from supplylake.service.context import RequestContext, Services
+from supplylake.service.lookup import active_instance, find_namespace
 from supplylake.service.paging import decode_token, encode_token
 from supplylake.store.base import AlreadyExists, Instance, Namespace
 
 PREDEFINED = (ASC_NAMESPACE, DEFAULT_NAMESPACE)
 RESERVED_PREFIXES = ("asc", "default", "scn", "aws", "amazon", "amzn")
-_DEFAULT_PAGE = 20
+#: AWS answers 10 per page when maxResults is left out (the model's default).
+_DEFAULT_PAGE = 10
 
 
 def namespace_to_api(inst: Instance, ns: Namespace) -> dict[str, Any]:
@@ -33,15 +31,6 @@ def namespace_to_api(inst: Instance, ns: Namespace) -> dict[str, Any]:
     }
 
 
-def find_namespace(svc: Services, inst: Instance, name: str) -> Namespace:
-    ns = svc.store.get_namespace(inst.instance_id, name)
-    if ns is None:
-        raise ResourceNotFoundException(
-            f"Namespace {name} does not exist in instance {inst.instance_id}."
-        )
-    return ns
-
-
 def _check_custom(name: str, verb: str) -> None:
     if name in PREDEFINED:
         raise ValidationException(f"The predefined namespace {name} cannot be {verb}.")
@@ -50,7 +39,7 @@ def _check_custom(name: str, verb: str) -> None:
 async def create_data_lake_namespace(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    inst = active_instance(svc, ctx, params["instance_id"])
+    inst = await active_instance(svc, ctx, params["instance_id"])
     name = params["name"]
     if name.startswith(RESERVED_PREFIXES):
         raise ValidationException(
@@ -74,24 +63,24 @@ async def create_data_lake_namespace(
 async def get_data_lake_namespace(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    inst = active_instance(svc, ctx, params["instance_id"])
-    return {"namespace": namespace_to_api(inst, find_namespace(svc, inst, params["name"]))}
+    inst = await active_instance(svc, ctx, params["instance_id"])
+    return {"namespace": namespace_to_api(inst, await find_namespace(svc, inst, params["name"]))}
 
 
 async def list_data_lake_namespaces(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    inst = active_instance(svc, ctx, params["instance_id"])
+    inst = await active_instance(svc, ctx, params["instance_id"])
     limit = params.get("max_results") or _DEFAULT_PAGE
     scope = f"ListDataLakeNamespaces:{inst.instance_id}"
-    secret = svc.store.secret("page-token")
+    secret = await svc.secret("page-token")
     after = (
         str(decode_token(secret, scope, params["next_token"])) if params.get("next_token") else None
     )
     items: list[Namespace] = []
     # Only custom namespaces are listed, as AWS does; skip the predefined ones while paging.
     while len(items) <= limit:
-        batch = svc.store.list_namespaces(inst.instance_id, after, limit + 1)
+        batch = await blocking(svc.store.list_namespaces, inst.instance_id, after, limit + 1)
         if not batch:
             break
         items += [ns for ns in batch if ns.name not in PREDEFINED]
@@ -105,10 +94,10 @@ async def list_data_lake_namespaces(
 async def update_data_lake_namespace(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    inst = active_instance(svc, ctx, params["instance_id"])
+    inst = await active_instance(svc, ctx, params["instance_id"])
     name = params["name"]
     _check_custom(name, "updated")
-    find_namespace(svc, inst, name)
+    await find_namespace(svc, inst, name)
     ns = await blocking(
         svc.store.update_namespace, inst.instance_id, name, params.get("description"), now()
     )
@@ -118,10 +107,10 @@ async def update_data_lake_namespace(
 async def delete_data_lake_namespace(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    inst = active_instance(svc, ctx, params["instance_id"])
+    inst = await active_instance(svc, ctx, params["instance_id"])
     name = params["name"]
     _check_custom(name, "deleted")
-    find_namespace(svc, inst, name)
+    await find_namespace(svc, inst, name)
     await blocking(svc.lake.drop_namespace, inst.instance_id, name)
     await blocking(svc.store.delete_namespace, inst.instance_id, name, namespace_arn(inst, name))
     return {"instance_id": inst.instance_id, "name": name}

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 from supplylake.service import datasets, events, instances, namespaces, tags
-from supplylake.service.core import RequestContext, Services
+from supplylake.service.errors import Handler, answering_aws_errors
 
-Handler = Callable[[Services, RequestContext, dict[str, Any]], Awaitable[dict[str, Any]]]
-
-HANDLERS: dict[str, Handler] = {
+_HANDLERS: dict[str, Handler] = {
     "CreateInstance": instances.create_instance,
     "GetInstance": instances.get_instance,
     "ListInstances": instances.list_instances,
@@ -33,3 +28,6 @@ HANDLERS: dict[str, Handler] = {
     "GetDataIntegrationEvent": events.get_data_integration_event,
     "ListDataIntegrationEvents": events.list_data_integration_events,
 }
+
+#: Each operation's handler, answering domain errors as AWS errors (see `service.errors`).
+HANDLERS: dict[str, Handler] = {op: answering_aws_errors(h) for op, h in _HANDLERS.items()}

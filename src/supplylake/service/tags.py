@@ -2,45 +2,32 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from supplylake.aws.errors import ResourceNotFoundException, ValidationException
-from supplylake.service.core import RequestContext, Services, blocking, find_instance
+from supplylake.service.arns import parse_arn
+from supplylake.service.blocking import blocking
+from supplylake.service.context import RequestContext, Services
 from supplylake.service.datasets import find_dataset
-from supplylake.service.namespaces import find_namespace
+from supplylake.service.lookup import find_instance, find_namespace
+from supplylake.states import InstanceState
 from supplylake.store.base import StoreError
 
 MAX_TAGS = 200
-_ARN = re.compile(
-    r"arn:aws:scn:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):instance/(?P<instance>[a-f0-9-]{36})"
-    r"(?:/namespaces/(?P<namespace>[a-z0-9_]+)(?:/datasets/(?P<dataset>[a-z0-9_]+))?)?"
-)
 
 
-def parse_arn(arn: str) -> dict[str, str | None]:
-    """The parts of a supplylake resource ARN, or ValidationException."""
-    m = _ARN.fullmatch(arn)
-    if m is None:
-        raise ValidationException(
-            f"{arn} is not the ARN of an instance, namespace or dataset "
-            "(arn:aws:scn:<region>:<account>:instance/<id>[/namespaces/<ns>[/datasets/<name>]])."
-        )
-    return m.groupdict()
-
-
-def _check_resource(svc: Services, ctx: RequestContext, arn: str) -> None:
+async def _check_resource(svc: Services, ctx: RequestContext, arn: str) -> None:
     """The ARN must name an existing resource of the caller's account."""
     parts = parse_arn(arn)
-    if parts["account"] != ctx.account_id:
+    if parts.account_id != ctx.account_id:
         raise ResourceNotFoundException(f"Resource {arn} does not exist.")
-    inst = find_instance(svc, ctx, str(parts["instance"]))
-    if inst.state == "Deleted" or parts["region"] != inst.region:
+    inst = await find_instance(svc, ctx, parts.instance_id)
+    if inst.state == InstanceState.DELETED or parts.region != inst.region:
         raise ResourceNotFoundException(f"Resource {arn} does not exist.")
-    if parts["dataset"]:
-        find_dataset(svc, inst, str(parts["namespace"]), parts["dataset"])
-    elif parts["namespace"]:
-        find_namespace(svc, inst, parts["namespace"])
+    if parts.namespace and parts.dataset:
+        await find_dataset(svc, inst, parts.namespace, parts.dataset)
+    elif parts.namespace:
+        await find_namespace(svc, inst, parts.namespace)
 
 
 def _check_keys(keys: list[str]) -> None:
@@ -53,7 +40,7 @@ async def tag_resource(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
     arn = params["resource_arn"]
-    _check_resource(svc, ctx, arn)
+    await _check_resource(svc, ctx, arn)
     tags: dict[str, str] = params["tags"]
     _check_keys(list(tags))
     try:
@@ -67,7 +54,7 @@ async def untag_resource(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
     arn = params["resource_arn"]
-    _check_resource(svc, ctx, arn)
+    await _check_resource(svc, ctx, arn)
     keys: list[str] = params["tag_keys"]
     _check_keys(keys)
     await blocking(svc.store.untag, arn, keys)
@@ -78,5 +65,5 @@ async def list_tags_for_resource(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
     arn = params["resource_arn"]
-    _check_resource(svc, ctx, arn)
-    return {"tags": svc.store.get_tags(arn)}
+    await _check_resource(svc, ctx, arn)
+    return {"tags": await blocking(svc.store.get_tags, arn)}

@@ -1,8 +1,8 @@
 """The durable store contract.
 
-One abstract class, one backend per module (``SqliteStore``, ``PostgresStore``), picked by URL
-in :func:`supplylake.store.open_store`. Every backend passes the same contract tests in
-``tests/store/test_contract.py``.
+One abstract class and the domain records it takes and returns; one backend per package
+(:mod:`.sqlite`, :mod:`.postgres`), picked by URL in :func:`supplylake.store.open_store`. Every
+backend passes the same contract tests in ``tests/store/test_contract.py``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import asyncio
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from supplylake.schema.types import DatasetSchema, Operation
@@ -164,14 +164,6 @@ class DatasetRef:
     name: str
 
 
-@dataclass
-class Page:
-    """Items and the sort key to resume after, if there may be more."""
-
-    items: list[object] = field(default_factory=list)
-    last_key: str | None = None
-
-
 class Leases(abc.ABC):
     """Exclusive, named leases held by one session of one process.
 
@@ -260,9 +252,15 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def list_instances(
-        self, account_id: str, after: str | None, limit: int, names: list[str], states: list[str]
+        self,
+        account_id: str,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        names: list[str],
+        states: list[str],
     ) -> list[Instance]:
-        """Instances of an account ordered by id, after the id ``after``."""
+        """Instances of an account in creation order (then id), after ``after``: the
+        (created_at, instance_id) of the last instance of the previous page."""
 
     @abc.abstractmethod
     def list_instances_in_state(self, states: list[str]) -> list[Instance]: ...

@@ -1,10 +1,10 @@
 """One writer at a time on a SQLite database, handed over at once.
 
-SQLite lets a writer that finds the database locked sleep and try again: 1, 2, 5, 10, 15, 20,
-25 ms and on. Beside a writer that commits back to back (the API's group commit under load) the
-sleeper wakes to find the lock taken again, and again. Measured on this machine: a small write
-waited p50 105 ms, p99 2.2 s beside a back-to-back writer, against 0.6 ms alone; the loader's
-catalog commits and status updates were such sleepers, and freshness paid for it.
+SQLite lets a writer that finds the database locked sleep and try again, for longer and longer.
+Beside a writer that commits back to back (the API's group commit under load) the sleeper wakes
+to find the lock taken again, and again: a small write waited hundreds of times longer than it
+would alone. The loader's catalog commits and status updates were such sleepers, and freshness
+paid for it.
 
 So supplylake's writers first take the database's gate, an exclusive ``flock`` on
 ``<database>.writegate``: a waiter sleeps in the kernel and is woken the moment the holder lets

@@ -1,0 +1,1 @@
+"""Data integration flows: definitions, source files, SQL, dedupe and the instance buckets."""
