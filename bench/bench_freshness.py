@@ -676,6 +676,7 @@ class _TablesRun:
     errors: dict[str, int]
     not_succeeded: int
     server: Busy
+    commits: int  # Iceberg commits of the events sent, warm-up seconds included
 
 
 def _run_tables(args: Any, count: int, settings: dict[str, Any]) -> _TablesRun:
@@ -705,6 +706,12 @@ def _run_tables(args: Any, count: int, settings: dict[str, Any]) -> _TablesRun:
     succeeded: list[float] = []
     worst: dict[int, float] = {}
     missing = 0
+    # A batch's events share their applied_at: one commit per table and applied_at.
+    commits = {
+        (t, ev.applied_at)
+        for t, event_id in zip(sent.target, sent.event_id, strict=True)
+        if (ev := events.get(event_id)) is not None and ev.applied_at is not None
+    }
     for due, ack, t, event_id in zip(
         sent.due, sent.ack_wall, sent.target, sent.event_id, strict=True
     ):
@@ -718,7 +725,14 @@ def _run_tables(args: Any, count: int, settings: dict[str, Any]) -> _TablesRun:
         succeeded.append(delay)
         worst[t] = max(worst.get(t, 0.0), delay)
     return _TablesRun(
-        count, sorted(succeeded), sorted(worst.values()), len(sent.due), sent.errors, missing, busy
+        count,
+        sorted(succeeded),
+        sorted(worst.values()),
+        len(sent.due),
+        sent.errors,
+        missing,
+        busy,
+        len(commits),
     )
 
 
@@ -737,7 +751,9 @@ def main_tables(args: Any, counts: list[int], settings: dict[str, Any]) -> None:
             f"{count:>5} tables: {len(s):,} events measured ({run.not_succeeded} not SUCCEEDED, "
             f"errors {run.errors or 'none'}); slowest table's worst {w[-1] if w else 0:.2f} s, "
             f"median table's worst {percentile(w, 50):.2f} s; cores busy "
-            f"{run.server.ours:.2f} (machine {run.server.machine:.2f})",
+            f"{run.server.ours:.2f} (machine {run.server.machine:.2f}); {run.commits:,} commits, "
+            f"{run.server.ours * run.server.seconds / max(run.commits, 1) * 1000:.0f} ms of "
+            "server and loader CPU per commit",
             flush=True,
         )
     print()

@@ -1,9 +1,9 @@
 """SQL over the lake: supplylake's query path against DuckDB reading the same files directly.
 
-Run: ``uv run python bench/bench_query.py`` (tables of 1, 10 and 50 million rows; ~15 min and
-~3 GB of disk). Options: ``--sizes 1000000,10000000``, ``--runs 3``, ``--arrow-up-to 10000000``,
-``--rounds 2``, ``--dir /path`` (default: a temporary folder, removed at the end). Prints figures; it never
-fails a build.
+Run: ``uv run python bench/bench_query.py`` (tables of 1, 10 and 50 million rows; about 15
+minutes and 3 GB of disk). Options: ``--sizes 1000000,10000000``, ``--runs 15``,
+``--arrow-up-to 10000000``, ``--dir /path`` (default: a temporary folder, removed at the end).
+Prints figures; it never fails a build.
 
 Each table (custom dataset: id long key, grp and site strings, qty int, price double, at
 timestamp) is written through ``Lake.apply_batch`` in APPEND batches of 1M rows, then measured;
@@ -13,16 +13,17 @@ UPSERT and DELETE leave until compaction), and it is measured again. Two queries
 - group-by: ``SELECT grp, count(*), sum(qty), avg(price) FROM t GROUP BY grp``
 - selective: ``SELECT id, qty, site FROM t WHERE id BETWEEN x AND x + 999`` (key range)
 
-Each figure runs in a fresh child process: the query runs ``--runs`` times, the best time is
-shown (best of ``--rounds`` children taken in turns), with the first run of a child (a fresh
-process: the command line's case), and the child's peak RSS (``VmHWM``), imports included. Ways:
+Two ways, timed in turns in one child process, ``--runs`` times each (best and median shown):
 
-- ``supplylake``: ``supplylake.query.run_query`` on an open ``Lake`` (as the console and
-  ``supplylake.lake.query`` run it; it loads the table and plans its files each time).
-- ``direct``: DuckDB alone over the same current data files and delete files, listed before the
-  child starts, deletes applied with the same anti-join on (file, row number).
-- ``arrow``: the table read whole to Arrow by ``Lake.scan`` and handed to DuckDB (how queries ran
-  before DuckDB read the files itself), up to ``--arrow-up-to`` rows.
+- ``supplylake``: ``supplylake.query.run_query`` on an open ``Lake``, as the console and
+  ``supplylake.lake.query`` run it: it loads the table, lists its files, makes a fresh DuckDB.
+- ``direct``: a fresh DuckDB over the same current data files and delete files, listed before,
+  deletes applied with the same anti-join on (file, row number).
+
+Peak memory: each way once more in a child of its own, its ``VmHWM`` (imports included; not
+``ru_maxrss``, which Linux carries over from the forking parent). And ``arrow``, in a child too:
+the table read whole to Arrow by ``Lake.scan`` and handed to DuckDB, how queries ran before
+DuckDB read the files itself (up to ``--arrow-up-to`` rows).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -133,7 +135,7 @@ def delete_every_tenth_row(lake: Lake, schema: DatasetSchema) -> int:
 
 
 def measure(how: str, spec: dict[str, Any]) -> dict[str, float]:
-    """Run in a child: the best of `runs` times of the query, and the child's peak RSS."""
+    """Run `child` in a fresh process; what it prints."""
     out = subprocess.run(
         [sys.executable, __file__, "--child", how, json.dumps(spec)],
         check=True,
@@ -145,50 +147,62 @@ def measure(how: str, spec: dict[str, Any]) -> dict[str, float]:
 
 
 def child(how: str, spec: dict[str, Any]) -> None:
+    """`times`: both ways in turns; `direct`, `supplylake`, `arrow`: one way, with its peak RSS."""
     import duckdb
 
-    times = []
-    answer: Any = None
     sql = QUERIES[spec["query"]]
-    if how == "direct":
-        view = _direct_view(spec["files"])
-        for _ in range(spec["runs"]):
-            started = time.perf_counter()
-            con = duckdb.connect(config={"enable_external_file_cache": False})
-            con.execute("SET TimeZone = 'UTC'")
-            text = sql.format(t=f"({view}) t", x=spec["x"])
-            answer = con.sql(text).to_arrow_table()
-            con.close()
-            times.append(time.perf_counter() - started)
-    else:
-        from supplylake.lake import Lake
-        from supplylake.query import run_query
+    view = _direct_view(spec["files"])
 
-        lake = Lake(spec["catalog"], spec["warehouse"])
-        text = sql.format(t=f"{NAMESPACE}.{spec['table']}", x=spec["x"])
-        for _ in range(spec["runs"]):
+    def direct() -> pa.Table:
+        con = duckdb.connect(config={"enable_external_file_cache": False})
+        con.execute("SET TimeZone = 'UTC'")
+        answer: pa.Table = con.sql(sql.format(t=f"({view}) t", x=spec["x"])).to_arrow_table()
+        con.close()
+        return answer
+
+    if how == "direct":
+        answer = [direct() for _ in range(2)][-1]
+        print(json.dumps({"rss_mb": _peak_rss_mb(), "rows": answer.num_rows}))
+        return
+
+    from supplylake.lake import Lake
+    from supplylake.query import run_query
+
+    lake = Lake(spec["catalog"], spec["warehouse"])
+    text = sql.format(t=f"{NAMESPACE}.{spec['table']}", x=spec["x"])
+
+    def supplylake() -> pa.Table:
+        return run_query(lake, INSTANCE, text)
+
+    def arrow() -> pa.Table:
+        whole = lake.scan(INSTANCE, NAMESPACE, spec["table"])
+        con = duckdb.connect()
+        con.register("t", whole)
+        answer: pa.Table = con.sql(sql.format(t="t", x=spec["x"])).to_arrow_table()
+        con.close()
+        return answer
+
+    if how in ("supplylake", "arrow"):
+        run = supplylake if how == "supplylake" else arrow
+        run()  # the first pays for parsing the table's metadata once
+        started = time.perf_counter()
+        answer = run()
+        took = time.perf_counter() - started
+        print(json.dumps({"rss_mb": _peak_rss_mb(), "rows": answer.num_rows, "seconds": took}))
+        return
+    times: dict[str, list[float]] = {"direct": [], "supplylake": []}
+    ways = [("direct", direct), ("supplylake", supplylake)]
+    rows = {}
+    for n in range(spec["runs"]):
+        for name, run in ways if n % 2 else reversed(ways):
             started = time.perf_counter()
-            if how == "supplylake":
-                answer = run_query(lake, INSTANCE, text)
-            else:  # the whole table to Arrow, then DuckDB
-                whole = lake.scan(INSTANCE, NAMESPACE, spec["table"])
-                con = duckdb.connect()
-                con.register("t", whole)
-                answer = con.sql(sql.format(t="t", x=spec["x"])).to_arrow_table()
-                con.close()
-                del whole
-            times.append(time.perf_counter() - started)
-        lake.close()
-    print(
-        json.dumps(
-            {
-                "seconds": min(times),
-                "first": times[0],
-                "rss_mb": _peak_rss_mb(),
-                "rows": answer.num_rows,
-            }
-        )
-    )
+            rows[name] = run().num_rows
+            times[name].append(time.perf_counter() - started)
+    lake.close()
+    figures = {f"{name}_best": min(t) for name, t in times.items()}
+    figures |= {f"{name}_median": statistics.median(t) for name, t in times.items()}
+    figures["same_rows"] = rows["direct"] == rows["supplylake"]
+    print(json.dumps(figures))
 
 
 def _peak_rss_mb() -> float:
@@ -230,8 +244,8 @@ def report(args: argparse.Namespace) -> None:
     warehouse = str(folder / "warehouse")
     lake = Lake(catalog, warehouse)
     print(
-        f"{'rows':>11} {'deleted':>8} {'query':>9} {'way':>10} {'best s':>8} {'first s':>8} "
-        f"{'RSS MB':>7} {'x direct':>8}"
+        f"{'rows':>11} {'deleted':>7} {'query':>9} | {'direct s':>8} {'ours s':>7} {'x':>5} "
+        f"{'x med':>5} | {'RSS MB direct':>13} {'ours':>5} | {'arrow s':>7} {'RSS MB':>6}"
     )
     try:
         for size in args.sizes:
@@ -259,26 +273,20 @@ def report(args: argparse.Namespace) -> None:
                         "runs": args.runs,
                         "files": listed,
                     }
-                    ways = ["direct", "supplylake"]
-                    if size <= args.arrow_up_to:
-                        ways.append("arrow")
-                    got: dict[str, dict[str, float]] = {}
-                    for _ in range(args.rounds):  # in turns, so that load weighs on all alike
-                        for way in ways:
-                            figures = measure(way, spec)
-                            best = got.setdefault(way, figures)
-                            best["seconds"] = min(best["seconds"], figures["seconds"])
-                            best["rss_mb"] = max(best["rss_mb"], figures["rss_mb"])
-                    if got["direct"]["rows"] != got["supplylake"]["rows"]:
-                        print(f"# rows differ: {got}")
-                    for way, figures in got.items():
-                        ratio = figures["seconds"] / got["direct"]["seconds"]
-                        print(
-                            f"{size:>11,} {'10%' if deleted else '-':>8} {query:>9} {way:>10} "
-                            f"{figures['seconds']:>8.3f} {figures['first']:>8.3f} "
-                            f"{figures['rss_mb']:>7.0f} {ratio:>8.2f}",
-                            flush=True,
-                        )
+                    t = measure("times", spec)
+                    rss = {way: measure(way, spec)["rss_mb"] for way in ("direct", "supplylake")}
+                    arrow = measure("arrow", spec) if size <= args.arrow_up_to else None
+                    if not t["same_rows"]:
+                        print("# the two ways returned different row counts")
+                    print(
+                        f"{size:>11,} {'10%' if deleted else '-':>7} {query:>9} | "
+                        f"{t['direct_best']:>8.3f} {t['supplylake_best']:>7.3f} "
+                        f"{t['supplylake_best'] / t['direct_best']:>5.2f} "
+                        f"{t['supplylake_median'] / t['direct_median']:>5.2f} | "
+                        f"{rss['direct']:>13.0f} {rss['supplylake']:>5.0f} | "
+                        + (f"{arrow['seconds']:>7.3f} {arrow['rss_mb']:>6.0f}" if arrow else ""),
+                        flush=True,
+                    )
     finally:
         lake.close()
         if args.dir is None:
@@ -295,8 +303,7 @@ def main() -> None:
         type=lambda s: [int(x) for x in s.split(",")],
         default=[1_000_000, 10_000_000, 50_000_000],
     )
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--arrow-up-to", type=int, default=10_000_000)
     parser.add_argument("--dir", default=None)
     report(parser.parse_args())

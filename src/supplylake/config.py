@@ -36,6 +36,10 @@ class Settings:
     token_ttl_hours: float = 8.0
     #: How long events stay queryable after they were received.
     event_retention_days: float = 30.0
+    #: How long a finished bill-of-materials import job stays readable (GetBillOfMaterialsImportJob).
+    bom_job_retention_days: float = 30.0
+    #: How long a finished data integration flow execution stays readable.
+    flow_execution_retention_days: float = 365.0
     #: Per-instance SendDataIntegrationEvent rate (token bucket): events per second and burst.
     event_rate: float = 5000.0
     event_burst: int = 10000

@@ -98,6 +98,44 @@ LAKE_SNAPSHOTS_EXPIRED = Counter(
     "Iceberg snapshots expired by maintenance.",
     registry=LOADER_REGISTRY,
 )
+FLOW_EXECUTIONS = Counter(
+    "supplylake_flow_executions",
+    "Data integration flow executions the loader finished, by status (SUCCEEDED or FAILED).",
+    ["status"],
+    registry=LOADER_REGISTRY,
+)
+FLOW_ROWS_WRITTEN = Counter(
+    "supplylake_flow_rows_written",
+    "Rows data integration flow executions wrote to their targets.",
+    registry=LOADER_REGISTRY,
+)
+FLOW_EXECUTION_SECONDS = Histogram(
+    "supplylake_flow_execution_seconds",
+    "Time of one flow execution, from its start in the loader to its outcome.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+    registry=LOADER_REGISTRY,
+)
+BOM_JOBS_CREATED = Counter(
+    "supplylake_bom_jobs_created",
+    "Bill-of-materials import jobs created (status NEW; replays of a clientToken not counted).",
+    registry=REGISTRY,
+)
+BOM_JOBS_FINISHED = Counter(
+    "supplylake_bom_jobs_finished",
+    "Bill-of-materials import jobs the loader finished, by status (SUCCESS or FAILED).",
+    ["status"],
+    registry=LOADER_REGISTRY,
+)
+BOM_JOBS_STARTED = Counter(
+    "supplylake_bom_jobs_started",
+    "Bill-of-materials import jobs the loader started (a job rerun after a crash counts again).",
+    registry=LOADER_REGISTRY,
+)
+BOM_ROWS_IMPORTED = Counter(
+    "supplylake_bom_rows_imported",
+    "Rows of bill-of-materials files written to product_bom.",
+    registry=LOADER_REGISTRY,
+)
 
 
 _loader_files: Callable[[], list[Path]] | None = None

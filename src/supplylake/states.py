@@ -1,4 +1,5 @@
-"""Lifecycle states, spelled as the wire spells them: an instance's state, an event's load status.
+"""Lifecycle states, spelled as the wire spells them: an instance's state, an event's load status,
+a flow execution's status, a bill-of-materials import job's status.
 
 A small domain module of its own, so the store (which keeps them), the service (which moves
 instances through them) and the loader (which records outcomes) share one spelling without
@@ -32,3 +33,27 @@ class LoadStatus(StrEnum):
     IN_PROGRESS = "IN_PROGRESS"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+
+
+class FlowExecutionStatus(StrEnum):
+    """Where a data integration flow's execution stands (queued ones are IN_PROGRESS too)."""
+
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+class BomJobStatus(StrEnum):
+    """Where a bill-of-materials import job stands: NEW when accepted, QUEUED once a loader has
+    seen it (it waits for the instance's earlier jobs), IN_PROGRESS while a loader runs it, then
+    SUCCESS or FAILED."""
+
+    NEW = "NEW"
+    QUEUED = "QUEUED"
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+
+
+#: Statuses of a job that is over: nothing will change it again.
+BOM_JOB_FINISHED = frozenset({BomJobStatus.SUCCESS, BomJobStatus.FAILED})

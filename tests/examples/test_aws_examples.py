@@ -13,13 +13,19 @@ checks that answer instead; docs/behaviour.md lists the same places for users.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from supplylake.states import FlowExecutionStatus
+from supplylake.store import open_store
+from supplylake.store.base import Store
+from supplylake.store.sql import flows as sql_flows
 from supplylake.testing import ServerHandle, running_server
 from tests.examples.replay import Replay
 
@@ -36,6 +42,7 @@ SECOND_INSTANCE = "3ad8116a-644d-4172-8dcb-20e51d314c14"
 EXAMPLE_EVENT = "19739c8e-cd2e-4cbc-a2f7-0dc43239f042"
 KMS_KEY = "arn:aws:kms:us-west-2:123456789012:key/b14ffc39-b7d4-45ab-991a-6257a7f0d24d"
 
+DEDUPE_BY_KEY = "Successful UpdateDataIntegrationFlow for dataset to dataset flow to update sources"
 #: Where supplylake's answer differs from AWS's example on purpose.
 DIFFERENCES = {
     "Successful SendDataIntegrationEvent for dataset event type": (
@@ -49,17 +56,47 @@ DIFFERENCES = {
     "Successful GetInstance request with error message": (
         "needs an instance whose creation failed, which no API call can cause"
     ),
+    DEDUPE_BY_KEY: (
+        "stricter: the example dedupes asc.trading_partner by eff_start_date, one of its primary "
+        "keys, which AWS documents a dedupe field must not be; supplylake refuses it, naming the "
+        "field"
+    ),
 }
 #: What supplylake's answers about asc datasets hold beyond AWS's examples: the data model's
 #: primary keys (which UPSERT and DELETE use), and, as it lists every asc dataset, a next page.
 ASC_EXTRA = frozenset({"dataset.schema.primaryKeys", "datasets.schema.primaryKeys", "nextToken"})
-#: Tags of data-integration flows wait for the flows; these examples tag the flow's instance.
+#: AWS's tag examples name the flow ``my_flow1``, a name the model's pattern for flow names
+#: (``[A-Za-z0-9-]+``) refuses, so no flow can have that ARN: they tag the flow's instance.
 FLOW_ARN_SUFFIX = "/data-integration-flows/my_flow1"
+#: AWS's flow examples read the bucket of an instance they never show; a flow reads its own
+#: instance's bucket, so that id stands for the flows' instance too.
+FLOWS_BUCKET_INSTANCE = "b8c7bb28-a576-4334-b481-6d6e8e47371f"
+#: The staging datasets AWS's flow examples read and write, with the fields their SQL names.
+STAGING_DATASETS = {
+    "my_staging_dataset": ["id", "description", "connection_id", "bukrs", "txtmd", "langu"],
+    **{
+        name: [
+            "id",
+            "poc_org_unit_description",
+            "company_id",
+            "tpartner_type",
+            "geo_id",
+            "eff_start_date",
+            "eff_end_date",
+        ]
+        for name in ("my_staging_dataset1", "my_staging_dataset2", "my_staging_dataset2_updated")
+    },
+}
+
+
+#: The data folder of each server the replay runs against, by endpoint (for its store).
+DATA_DIRS: dict[str, Path] = {}
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServerHandle]:
     with running_server() as s:
+        DATA_DIRS[s.endpoint] = s.data_dir
         yield s
 
 
@@ -168,7 +205,140 @@ def _flow_instance(tagged: bool) -> Callable[[Replay], None]:
     return given
 
 
+def _flows_instance(*flows: str) -> Callable[[Replay], None]:
+    """The flows' instance with the datasets AWS's flow examples name, and the flows of the
+    Create examples titled ``flows``."""
+
+    def given(r: Replay) -> None:
+        iid = r.instance(FLOWS_INSTANCE, instanceName="examples")
+        r.ids[FLOWS_BUCKET_INSTANCE] = iid
+        for name, fields in STAGING_DATASETS.items():
+            r.client.create_data_lake_dataset(
+                instanceId=iid,
+                namespace="default",
+                name=name,
+                schema={
+                    "name": "Staging",
+                    "fields": [
+                        {
+                            "name": f,
+                            "type": "TIMESTAMP" if f.startswith("eff_") else "STRING",
+                            "isRequired": f == "id",
+                        }
+                        for f in fields
+                    ],
+                },
+            )
+        for title in flows:
+            _run(r, title)
+
+    return given
+
+
+def _executions(r: Replay) -> None:
+    """The flows and the finished executions AWS's execution examples show.
+
+    The executions are written into the server's store as its loader would record them, each in
+    one transaction (so the loader never sees them unfinished). AWS's execution ids stand for
+    new ones: the examples reuse them across instances, and an execution id is unique.
+    """
+    iid = r.instance(EVENTS_INSTANCE, instanceName="examples")
+    r.client.create_data_lake_dataset(
+        instanceId=iid,
+        namespace="default",
+        name="product",
+        schema={"name": "P", "fields": [{"name": "id", "type": "STRING", "isRequired": True}]},
+    )
+    product = r.prepare(
+        f"arn:aws:scn:us-east-1:123456789012:instance/{EVENTS_INSTANCE}"
+        "/namespaces/default/datasets/product"
+    )
+    s3 = {"bucketName": f"aws-supply-chain-data-{iid}", "prefix": "sources"}
+    flows = {
+        "source-product": {"sourceType": "S3", "sourceName": "p", "s3Source": s3},
+        "target-product": {
+            "sourceType": "DATASET",
+            "sourceName": "p",
+            "datasetSource": {"datasetIdentifier": product},
+        },
+    }
+    for name, source in flows.items():
+        r.client.create_data_integration_flow(
+            instanceId=iid,
+            name=name,
+            sources=[source],
+            transformation={"transformationType": "NONE"},
+            target={
+                "targetType": "S3",
+                "s3Target": {"bucketName": s3["bucketName"], "prefix": f"out/{name}"},
+            },
+        )
+    for title in (
+        "Successful GetDataIntegrationFlowExecution for S3 source",
+        "Successful GetDataIntegrationFlowExecution for DATASET source",
+    ):
+        shown = BY_TITLE[title]["output"]["flowExecution"]
+        execution_id = r.ids.setdefault(shown["executionId"], str(uuid.uuid4()))
+        info = r.prepare(shown["sourceInfo"])
+        source_info = {
+            "source_type": info["sourceType"],
+            **(
+                {"s3_source": {"bucket_name": b["bucketName"], "key": b["key"]}}
+                if (b := info.get("s3Source"))
+                else {}
+            ),
+            **(
+                {"dataset_source": {"dataset_identifier": d["datasetIdentifier"]}}
+                if (d := info.get("datasetSource"))
+                else {}
+            ),
+        }
+        store = open_store(f"sqlite:///{DATA_DIRS[r.client.meta.endpoint_url] / 'supplylake.db'}")
+        try:
+            _recorded(store, iid, shown["flowName"], execution_id, source_info, shown)
+        finally:
+            store.close()
+
+
+def _recorded(
+    store: Store,
+    iid: str,
+    flow: str,
+    execution_id: str,
+    source_info: dict[str, Any],
+    shown: dict[str, Any],
+) -> None:
+    start = datetime.fromtimestamp(shown["startTime"], UTC)
+    end = datetime.fromtimestamp(shown["endTime"], UTC)
+
+    def write(conn: Any) -> None:
+        sql_flows.queue_flow_execution(
+            conn, iid, flow, execution_id, source_info, {"kind": "manual", "key": None}, start
+        )
+        sql_flows.start_flow_execution(conn, execution_id, start)
+        sql_flows.finish_flow_execution(
+            conn, execution_id, FlowExecutionStatus(shown["status"]), None, end, 0, 0, 0, None
+        )
+
+    store._write(write)  # type: ignore[attr-defined]
+
+
+_S3_FLOW = "Successful CreateDataIntegrationFlow for s3 to dataset flow"
+_JOIN_FLOW = "Successful CreateDataIntegrationFlow for dataset to dataset flow"
+
 GIVEN: dict[str, Callable[[Replay], None]] = {
+    _S3_FLOW: _flows_instance(),
+    _JOIN_FLOW: _flows_instance(),
+    "Successful DeleteDataIntegrationFlow": _flows_instance(_S3_FLOW),
+    "Successful GetDataIntegrationFlow": _flows_instance(_S3_FLOW),
+    "Successful ListDataIntegrationFlow": _flows_instance(_S3_FLOW, _JOIN_FLOW),
+    "Successful UpdateDataIntegrationFlow for s3 to dataset flow to update SQL transformation": (
+        _flows_instance(_S3_FLOW)
+    ),
+    DEDUPE_BY_KEY: _flows_instance(_JOIN_FLOW),
+    "Successful GetDataIntegrationFlowExecution for S3 source": _executions,
+    "Successful GetDataIntegrationFlowExecution for DATASET source": _executions,
+    "Successful ListDataIntegrationFlowExecutions": _executions,
     "Create an AWS Supply Chain inbound order dataset": _datalake,
     "Create a custom dataset": _datalake,
     "Create a data lake namespace": _datalake,
@@ -243,6 +413,15 @@ def test_aws_example_answers_as_aws_shows(server: ServerHandle, example: dict[st
             r.call(operation, params)
         assert refused.value.response["Error"]["Code"] == "ValidationException"
         assert "dataset_id" in refused.value.response["Error"]["Message"]
+        return
+    if title == DEDUPE_BY_KEY:
+        with pytest.raises(ClientError) as refused:
+            r.call(operation, params)
+        assert refused.value.response["Error"]["Code"] == "ValidationException"
+        assert (
+            "'eff_start_date' is a primary key of dataset asc.trading_partner"
+            in (refused.value.response["Error"]["Message"])
+        )
         return
     answer = r.call(operation, params)
     generated = frozenset({"versionNumber"})
@@ -319,7 +498,7 @@ def test_aws_list_instances_example_answers_as_aws_shows(
 
 def test_every_implemented_operation_has_an_example(server: ServerHandle) -> None:
     model = server.client().meta.service_model
-    unimplemented = ("DataIntegrationFlow", "BillOfMaterials")
+    unimplemented = ("BillOfMaterials",)
     implemented = {
         op for op in model.operation_names if not any(word in op for word in unimplemented)
     }

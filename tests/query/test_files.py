@@ -14,7 +14,7 @@ import pytest
 from supplylake.lake import Change, Lake
 from supplylake.query import QueryError, run_query
 from supplylake.query.names import quote_dotted_keywords
-from supplylake.query.views import add_view
+from supplylake.query.views import View
 from supplylake.schema.types import (
     DatasetSchema,
     Field,
@@ -94,8 +94,9 @@ def test_the_view_reads_the_parquet_files_with_their_deletes(mixed: Lake) -> Non
     assert files.clean and files.deleted_from and files.deletes
     con = duckdb.connect()
     con.execute('CREATE SCHEMA "default"')
-    allowed = add_view(con, mixed, INSTANCE, "default", "every_type", 0)
-    assert sorted(allowed) == sorted(p.removeprefix("file://") for p in files.paths)
+    view = View("default", "every_type", files)
+    assert sorted(view.local_paths or ()) == sorted(p.removeprefix("file://") for p in files.paths)
+    con.execute(view.create(con, mixed, INSTANCE))
     ((definition,),) = con.sql(
         "SELECT sql FROM duckdb_views() WHERE view_name = 'every_type'"
     ).fetchall()
@@ -239,3 +240,18 @@ def test_columns_named_like_duckdbs_virtual_columns(lake: Lake) -> None:
         {"file_row_number": 5, "pos": 0, "path": "a"},
         {"file_row_number": 7, "pos": 2, "path": "c"},
     ]
+
+
+def test_partition_values_escaped_in_paths(lake: Lake) -> None:
+    lake.create_table(INSTANCE, "default", EVERY_TYPE)
+    sites = ["o'brien x/y", "50% off", "é ü", "a=b&c?d#e"]
+    for n, site in enumerate(sites, start=1):
+        apply(lake, n, Operation.APPEND, rows(range(n * 10, n * 10 + 10), site, 1))
+    gone = pa.table(
+        {"k": [f"k{i}" for i in range(10, 50, 2)], "site": [s for s in sites for _ in range(5)]}
+    )
+    apply(lake, 9, Operation.DELETE, gone)
+    sql = "SELECT site, count(*) AS n FROM default.every_type GROUP BY site ORDER BY site"
+    got = run_query(lake, INSTANCE, sql)
+    assert got.to_pylist() == [{"site": s, "n": 5} for s in sorted(sites)]
+    assert got == as_before(lake, sql)

@@ -533,7 +533,7 @@ def test_upsert_records_need_their_key_in_the_conversion_too():
     [
         ({"id": "a", "qty": 1.0, "order_date": "yesterday"}, "record 0, field 'order_date'"),
         ({"id": "a", "qty": 1.0, "line": "1.5"}, "record 0, field 'line'"),
-        ({"id": "a", "qty": 1.0, "line": True}, "record 0, field 'line'"),
+        ({"id": "a", "qty": 1.0, "line": True}, "Invalid data in field 'line'"),
         ({"id": "a", "qty": 1.0, "line": 2**40}, "Invalid data in field 'line'"),
         ({"id": "a", "qty": 2**53 + 1}, "Invalid data in field 'qty'"),
     ],

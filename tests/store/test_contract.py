@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from supplylake.schema.types import DatasetSchema, Field, FieldType
+from supplylake.states import BomJobStatus, FlowExecutionStatus
 from supplylake.store import open_store
 from supplylake.store.base import (
     AccessKey,
@@ -559,6 +560,189 @@ class StoreContract:
                 pool.map(lambda _: store.take_tokens("shared", 7, 0.0, 100, at).result(), range(40))
             )
         assert sum(granted) == 100
+
+    # -- data integration flows ---------------------------------------------------------
+    def test_flows_create_get_list_update_delete(self, store: Store) -> None:
+        store.create_instance(make_instance(), {}, ARN, None)
+        definition = {"instance_id": INST, "name": "b", "sources": [{"source_name": "s"}]}
+        created, new = store.create_flow(INST, "b", definition, "h1", T0)
+        assert new and created.definition == definition and created.request_hash == "h1"
+        again, new = store.create_flow(INST, "b", {"other": 1}, "h2", T0 + timedelta(1))
+        assert not new and again == created  # the first one, untouched
+        for name in ("c", "a"):
+            store.create_flow(INST, name, {"name": name}, "h", T0)
+        store.create_flow("other-instance", "a", {}, "h", T0)
+        assert store.get_flow(INST, "b") == created
+        assert store.get_flow(INST, "zz") is None
+        assert [f.name for f in store.list_flows(INST, None, 2)] == ["a", "b"]
+        assert [f.name for f in store.list_flows(INST, "b", 2)] == ["c"]
+        assert [f.name for f in store.all_flows(INST)] == ["a", "b", "c"]
+        assert [(f.instance_id, f.name) for f in store.all_flows()] == [
+            (INST, "a"),
+            (INST, "b"),
+            (INST, "c"),
+            ("other-instance", "a"),
+        ]
+        later = T0 + timedelta(hours=1)
+        updated = store.update_flow(INST, "b", {"name": "b", "v": 2}, later)
+        assert updated is not None and updated.definition == {"name": "b", "v": 2}
+        assert updated.created_at == T0 and updated.updated_at == later
+        assert updated.request_hash == "h1"
+        assert store.update_flow(INST, "zz", {}, later) is None
+        assert store.delete_flow(INST, "b") and not store.delete_flow(INST, "b")
+        assert store.get_flow(INST, "b") is None
+        assert store.get_flow("other-instance", "a") is not None
+
+    def test_flow_executions_queue_run_and_list_newest_first(self, store: Store) -> None:
+        source = {"source_type": "S3", "s3_source": {"bucket_name": "bk", "key": "in/1.csv"}}
+        queued = [
+            store.queue_flow_execution(
+                INST, "f", f"e{i}", source, {"kind": "manual", "key": None}, T0 + timedelta(i)
+            )
+            for i in range(3)
+        ]
+        store.queue_flow_execution(INST, "g", "other", source, {"kind": "datasets"}, T0)
+        assert [q.seq for q in queued] == sorted(q.seq for q in queued)
+        first = queued[0]
+        assert first.status == FlowExecutionStatus.IN_PROGRESS and not first.started
+        assert store.get_flow_execution(INST, "f", "e0") == first
+        assert store.get_flow_execution(INST, "g", "e0") is None  # another flow's id
+        assert store.next_flow_execution(INST, "f") == first
+        store.start_flow_execution("e0", T0 + timedelta(hours=1))
+        started = store.get_flow_execution(INST, "f", "e0")
+        assert started is not None and started.started and started.start_time is not None
+        assert store.next_flow_execution(INST, "f") == started  # started, not finished: rerun
+        store.finish_flow_execution(
+            "e0",
+            FlowExecutionStatus.FAILED,
+            "line 3: bad",
+            T0 + timedelta(hours=2),
+            rows_read=5,
+            rows_written=0,
+            rows_rejected=5,
+            diagnostics_uri="s3://x/d/",
+        )
+        done = store.get_flow_execution(INST, "f", "e0")
+        assert done is not None and done.status == FlowExecutionStatus.FAILED
+        assert done.message == "line 3: bad"
+        assert (done.rows_read, done.rows_written, done.rows_rejected) == (5, 0, 5)
+        assert done.start_time == T0 + timedelta(hours=1)
+        assert done.end_time == T0 + timedelta(hours=2)
+        assert done.diagnostics_uri == "s3://x/d/" and done.source_info == source
+        next_one = store.next_flow_execution(INST, "f")
+        assert next_one is not None and next_one.execution_id == "e1"
+        assert [e.execution_id for e in store.list_flow_executions(INST, "f", None, 2)] == [
+            "e2",
+            "e1",
+        ]
+        assert [
+            e.execution_id for e in store.list_flow_executions(INST, "f", queued[1].seq, 5)
+        ] == ["e0"]
+        assert store.expire_flow_executions(T0 + timedelta(hours=3)) == 1  # only finished ones
+        assert store.get_flow_execution(INST, "f", "e0") is None
+        assert store.get_flow_execution(INST, "f", "e1") is not None
+
+    def test_flow_objects_recorded_with_their_executions(self, store: Store) -> None:
+        source = {"source_type": "S3", "s3_source": {"bucket_name": "bk", "key": "k1"}}
+        store.queue_flow_execution(
+            INST, "f", "e1", source, {"kind": "object", "key": "k1", "version": "v1"}, T0
+        )
+        store.set_flow_object(INST, "f", "k2", "v9")
+        assert store.flow_objects(INST, "f") == {"k1": "v1", "k2": "v9"}
+        store.queue_flow_execution(
+            INST, "f", "e2", source, {"kind": "object", "key": "k1", "version": "v2"}, T0
+        )
+        store.queue_flow_execution(INST, "f", "e3", source, {"kind": "removed", "key": "k2"}, T0)
+        assert store.flow_objects(INST, "f") == {"k1": "v2"}
+        store.set_flow_object(INST, "f", "k1", None)
+        assert store.flow_objects(INST, "f") == {} and store.flow_objects(INST, "g") == {}
+
+    def test_delete_flow_keeps_only_its_running_execution(self, store: Store) -> None:
+        source = {"source_type": "DATASET", "dataset_source": {"dataset_identifier": "arn"}}
+        store.create_flow(INST, "f", {}, "h", T0)
+        for i in range(3):
+            store.queue_flow_execution(
+                INST, "f", f"e{i}", source, {"kind": "object", "key": "k", "version": f"{i}"}, T0
+            )
+        store.finish_flow_execution("e0", FlowExecutionStatus.SUCCEEDED, None, T0)
+        store.start_flow_execution("e1", T0)
+        assert store.delete_flow(INST, "f")
+        assert store.flow_objects(INST, "f") == {}
+        assert [e.execution_id for e in store.list_flow_executions(INST, "f", None, 10)] == ["e1"]
+        store.finish_flow_execution("e1", FlowExecutionStatus.SUCCEEDED, None, T0)  # it finishes
+        running = store.get_flow_execution(INST, "f", "e1")
+        assert running is not None and running.status == FlowExecutionStatus.SUCCEEDED
+
+    def test_flow_tags_made_and_dropped_with_the_flow(self, store: Store) -> None:
+        flow_arn = f"{ARN}/data-integration-flows/f"
+        store.tag(flow_arn, {"left": "by a deleted flow"}, 200)
+        store.create_flow(INST, "f", {}, "h", T0, tags={"k": "v"}, arn=flow_arn)
+        assert store.get_tags(flow_arn) == {"k": "v"}
+        _, new = store.create_flow(INST, "f", {}, "h", T0, tags={"x": "y"}, arn=flow_arn)
+        assert not new and store.get_tags(flow_arn) == {"k": "v"}
+        assert store.delete_flow(INST, "f", arn=flow_arn)
+        assert store.get_tags(flow_arn) == {}
+
+    def test_purge_instance_forgets_its_flows(self, store: Store) -> None:
+        store.create_instance(make_instance(), {}, ARN, None)
+        flow_arn = f"{ARN}/data-integration-flows/f"
+        store.create_flow(INST, "f", {}, "h", T0, tags={"k": "v"}, arn=flow_arn)
+        store.queue_flow_execution(
+            INST, "f", "e", {}, {"kind": "object", "key": "k", "version": "1"}, T0
+        )
+        store.purge_instance(INST, ARN)
+        assert store.all_flows(INST) == [] and store.get_tags(flow_arn) == {}
+        assert store.list_flow_executions(INST, "f", None, 10) == []
+        assert store.flow_objects(INST, "f") == {}
+
+    def test_bom_jobs_answer_a_replay_with_the_first_job_and_refuse_another_request(
+        self, store: Store
+    ) -> None:
+        job, created = store.create_bom_job(INST, "j1", "s3://b/k.csv", "tok", "h1", T0)
+        assert created and job.status == BomJobStatus.NEW and job.message is None
+        again, created = store.create_bom_job(INST, "j2", "s3://b/k.csv", "tok", "h1", T0)
+        assert not created and again == job
+        with pytest.raises(TokenConflict):
+            store.create_bom_job(INST, "j3", "s3://b/other.csv", "tok", "h2", T0)
+        other, created = store.create_bom_job(
+            "other-instance", "j4", "s3://b/k.csv", "tok", "h1", T0
+        )
+        assert created and other.job_id == "j4"  # tokens are the instance's own
+        assert store.get_bom_job(INST, "j1") == job
+        assert store.get_bom_job(INST, "j2") is None
+        assert store.get_bom_job("other-instance", "j1") is None  # another instance's job
+
+    def test_bom_jobs_run_in_order_and_a_started_one_is_run_again(self, store: Store) -> None:
+        jobs = [
+            store.create_bom_job(INST, f"j{i}", f"s3://b/{i}.csv", f"t{i}", "h", T0)[0]
+            for i in range(3)
+        ]
+        store.create_bom_job("other-instance", "x", "s3://b/x.csv", "t", "h", T0)
+        assert [j.seq for j in jobs] == sorted(j.seq for j in jobs)
+        assert store.queue_bom_jobs() == 4
+        assert store.queue_bom_jobs() == 0
+        assert store.bom_job_instances() == sorted([INST, "other-instance"])
+        first = store.next_bom_job(INST)
+        assert first is not None and first.job_id == "j0" and first.status == BomJobStatus.QUEUED
+        store.start_bom_job("j0", T0 + timedelta(hours=1))
+        store.start_bom_job("j0", T0 + timedelta(hours=2))  # a rerun keeps the first start
+        started = store.next_bom_job(INST)
+        assert started is not None and started.status == BomJobStatus.IN_PROGRESS
+        assert started.started_at == T0 + timedelta(hours=1)
+        store.finish_bom_job("j0", BomJobStatus.FAILED, "line 3: bad", T0 + timedelta(hours=3))
+        store.finish_bom_job("j0", BomJobStatus.SUCCESS, "late", T0 + timedelta(hours=4))
+        done = store.get_bom_job(INST, "j0")
+        assert done is not None and done.status == BomJobStatus.FAILED  # finished stays finished
+        assert done.message == "line 3: bad" and done.finished_at == T0 + timedelta(hours=3)
+        following = store.next_bom_job(INST)
+        assert following is not None and following.job_id == "j1"
+        assert [j.job_id for j in store.list_bom_jobs(INST, None, 2)] == ["j2", "j1"]
+        assert [j.job_id for j in store.list_bom_jobs(INST, jobs[1].seq, 5)] == ["j0"]
+        assert store.count_bom_jobs() == {BomJobStatus.FAILED: 1, BomJobStatus.QUEUED: 3}
+        assert store.expire_bom_jobs(T0 + timedelta(hours=3)) == 0
+        assert store.expire_bom_jobs(T0 + timedelta(hours=5)) == 1  # only finished ones
+        assert store.get_bom_job(INST, "j0") is None
+        assert store.bom_job_instances() == sorted([INST, "other-instance"])
 
 
 _HOLDER = """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
@@ -135,3 +136,42 @@ def test_a_failed_early_begin_is_tried_again_and_reported_to_the_batch() -> None
         committer.close()
     assert "never" not in conn.log
     assert conn.log[-2:] == ["begin", "commit"]
+
+
+def test_the_jobs_of_one_event_loop_step_reach_the_writer_together_in_order() -> None:
+    committer, conn = _committer()
+    ran = threading.Event()
+
+    async def submit_all() -> tuple[bool, list[Any]]:
+        futures = [
+            committer.submit_async(lambda c, i=i: c.log.append(f"job {i}")) for i in range(5)
+        ]
+        futures.append(committer.submit_async(lambda c: ran.set()))
+        # Still the same step of the loop (this blocks it): nothing has been handed over yet,
+        # though the writer is idle and would run a job handed to it at once.
+        early = ran.wait(0.2)
+        return early, await asyncio.gather(*futures)
+
+    try:
+        early, _ = asyncio.run(submit_all())
+    finally:
+        committer.close()
+    assert early is False
+    assert conn.log == ["begin", *[f"job {i}" for i in range(5)], "commit"]
+
+
+def test_jobs_handed_over_after_the_store_closed_are_refused() -> None:
+    committer, _ = _committer()
+
+    async def submit_then_close() -> BaseException | None:
+        fut = committer.submit_async(lambda c: "never run")
+        committer.close()  # before the loop step ends, so before the hand-over
+        try:
+            await fut
+        except RuntimeError as exc:
+            return exc
+        return None
+
+    refused = asyncio.run(submit_then_close())
+    assert isinstance(refused, RuntimeError)
+    assert "closed" in str(refused)

@@ -211,8 +211,8 @@ def _json_converter(shape: Any) -> Convert:
 class _Struct:
     """Reads a JSON object of a structure shape: one function generated from the model per shape.
 
-    The generated function reads each member in place (a string member, the most common, is only
-    type-checked) instead of looping over a table of members and calling a converter for each.
+    The generated function reads each member in place (a string member, the most common, passes
+    without a call) instead of looping over a table of members and calling a converter for each.
     """
 
     __slots__ = ("members", "parse")
@@ -245,22 +245,21 @@ def _generate(
         "    get = value.get",
     ]
     for i, (wire, snake, name, sensitive, convert) in enumerate(struct_members):
+        names[f"c{i}"] = convert
         # JSON null means absent, as in botocore.
         lines.append(f"    item = get({wire!r})")
         lines.append("    if item is not None:")
+        indent = "        "
         if convert is JSON_SCALARS["string"]:
-            lines.append("        if type(item) is not str:")
-            lines.append(
-                f"            raise _located(Mismatch('Member must be a string', item), "
-                f"{name!r}, {sensitive!r})"
-            )
-            lines.append(f"        out[{snake!r}] = item")
-        else:
-            names[f"c{i}"] = convert
-            lines.append("        try:")
-            lines.append(f"            out[{snake!r}] = c{i}(item)")
-            lines.append("        except Mismatch as e:")
-            lines.append(f"            raise _located(e, {name!r}, {sensitive!r})")
+            # A string passes as it is; anything else goes to the converter, which says why not.
+            lines.append("        if type(item) is str:")
+            lines.append(f"            out[{snake!r}] = item")
+            lines.append("        else:")
+            indent += "    "
+        lines.append(f"{indent}try:")
+        lines.append(f"{indent}    out[{snake!r}] = c{i}(item)")
+        lines.append(f"{indent}except Mismatch as e:")
+        lines.append(f"{indent}    raise _located(e, {name!r}, {sensitive!r})")
     lines.append("    return out")
     exec(compile("\n".join(lines) + "\n", "<parser of a structure>", "exec"), names)
     parse: Callable[[Any], dict[str, Any]] = names["parse"]

@@ -181,13 +181,12 @@ def _inline_leaf(
         return []
     body: list[str] = []
     low, high = meta.get("min"), meta.get("max")
+    too_small, too_big = _bound_messages(low, high, what)
     bounds = []
     if low is not None:
-        message = f"Member must have {what} greater than or equal to {low}"
-        bounds.append((f"{measure} < {low!r}", message))
+        bounds.append((f"{measure} < {low!r}", too_small))
     if high is not None:
-        message = f"Member must have {what} less than or equal to {high}"
-        bounds.append((f"{measure} > {high!r}", message))
+        bounds.append((f"{measure} > {high!r}", too_big))
     if bounds and measure == "n":
         body.append("n = len(v)")
     for i, (test, message) in enumerate(bounds):
@@ -196,12 +195,12 @@ def _inline_leaf(
         body.append(f"    out.append(Violation({where}, {message!r}, {shown}))")
     if kind == "string" and "pattern" in meta:
         regex = const(_compiled(meta["pattern"]).fullmatch)
-        message = f"Member must satisfy regular expression pattern: {meta['pattern']}"
+        message = _pattern_message(meta["pattern"])
         body.append(f"if {regex}(v) is None:")
         body.append(f"    out.append(Violation({where}, {const(message)}, {shown}))")
     if kind == "string" and shape.enum:
         allowed = const(frozenset(shape.enum))
-        message = f"Member must satisfy enum value set: [{', '.join(shape.enum)}]"
+        message = _enum_message(shape.enum)
         body.append(f"if v not in {allowed}:")
         body.append(f"    out.append(Violation({where}, {const(message)}, {shown}))")
     return body
@@ -309,8 +308,7 @@ def _size_constraints(meta: dict[str, Any]) -> Callable[[int], list[str]] | None
 def _range_check(low: Any, high: Any, what: str) -> Callable[[Any], list[str]] | None:
     if low is None and high is None:
         return None
-    too_small = f"Member must have {what} greater than or equal to {low}"
-    too_big = f"Member must have {what} less than or equal to {high}"
+    too_small, too_big = _bound_messages(low, high, what)
 
     def check(n: Any) -> list[str]:
         if low is not None and n < low:
@@ -322,10 +320,25 @@ def _range_check(low: Any, high: Any, what: str) -> Callable[[Any], list[str]] |
     return check
 
 
+def _bound_messages(low: Any, high: Any, what: str) -> tuple[str, str]:
+    return (
+        f"Member must have {what} greater than or equal to {low}",
+        f"Member must have {what} less than or equal to {high}",
+    )
+
+
+def _pattern_message(pattern: str) -> str:
+    return f"Member must satisfy regular expression pattern: {pattern}"
+
+
+def _enum_message(values: list[str]) -> str:
+    return f"Member must satisfy enum value set: [{', '.join(values)}]"
+
+
 def _pattern_check(pattern: str) -> _Scalar:
     # The model's patterns come without anchors; AWS matches them against the whole value.
     regex = _compiled(pattern)
-    constraint = f"Member must satisfy regular expression pattern: {pattern}"
+    constraint = _pattern_message(pattern)
     return lambda v: [] if regex.fullmatch(v) else [constraint]
 
 
@@ -341,5 +354,5 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 def _enum_check(values: list[str]) -> _Scalar:
     allowed = frozenset(values)
-    constraint = f"Member must satisfy enum value set: [{', '.join(values)}]"
+    constraint = _enum_message(values)
     return lambda v: [] if v in allowed else [constraint]

@@ -37,6 +37,7 @@ from supplylake.cli.demo_scenario import (
 )
 from supplylake.config import Settings
 from supplylake.process.signals import noted
+from supplylake.states import InstanceState, LoadStatus
 
 out = Console()
 err = Console(stderr=True)
@@ -105,7 +106,9 @@ class Runner:
         done = self.statuses(wanted)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            pending = [e for e in wanted if done.get(e, {}).get("status") in (None, "IN_PROGRESS")]
+            pending = [
+                e for e in wanted if done.get(e, {}).get("status") in (None, LoadStatus.IN_PROGRESS)
+            ]
             if not pending:
                 break
             time.sleep(0.25)
@@ -167,7 +170,7 @@ def _setup(client: Any, name: str) -> tuple[str, dict[str, str]]:
         instanceName=name, instanceDescription="Filled by supplylake demo."
     )["instance"]["instanceId"]
     deadline = time.monotonic() + 30
-    while client.get_instance(instanceId=iid)["instance"]["state"] != "Active":
+    while client.get_instance(instanceId=iid)["instance"]["state"] != InstanceState.ACTIVE:
         if time.monotonic() > deadline:
             raise RuntimeError(f"instance {iid} did not become Active")
         time.sleep(0.1)
@@ -204,14 +207,14 @@ def _stream(runner: Runner, scenario: Scenario, duration: float, rate: float) ->
 
 
 def _summary(runner: Runner, loads: dict[str, dict[str, Any]], fresh_s: float | None) -> None:
-    statuses = Counter(v.get("status", "IN_PROGRESS") for v in loads.values())
+    statuses = Counter(v.get("status", LoadStatus.IN_PROGRESS) for v in loads.values())
     table = Table(title="supplylake demo", show_header=False)
     table.add_row("events sent (accepted)", str(len(runner.tally.event_ids)))
-    table.add_row("applied (SUCCEEDED)", str(statuses["SUCCEEDED"]))
-    table.add_row("failed at load (FAILED)", str(statuses["FAILED"]))
+    table.add_row("applied (SUCCEEDED)", str(statuses[LoadStatus.SUCCEEDED]))
+    table.add_row("failed at load (FAILED)", str(statuses[LoadStatus.FAILED]))
     table.add_row("rejected at send (ValidationException)", str(len(runner.tally.rejected)))
-    if statuses["IN_PROGRESS"]:
-        table.add_row("still loading", str(statuses["IN_PROGRESS"]))
+    if statuses[LoadStatus.IN_PROGRESS]:
+        table.add_row("still loading", str(statuses[LoadStatus.IN_PROGRESS]))
     table.add_row(
         "freshness",
         f"every event was in the lake {fresh_s:.1f} s after the last one was sent"
@@ -247,7 +250,7 @@ def run_demo(
     with err.status("waiting for the loader to apply every event…"):
         loads = runner.wait_loaded(timeout=120)
     fresh = None
-    if all(v.get("status") not in (None, "IN_PROGRESS") for v in loads.values()):
+    if all(v.get("status") not in (None, LoadStatus.IN_PROGRESS) for v in loads.values()):
         fresh = time.monotonic() - last_sent
     with err.status("sending events to a dataset that is then deleted…"):
         time.sleep(1.5)  # let the loader go idle, so it gathers the next batch after a pause

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from supplylake.cli import demo as demo_cli
+from supplylake.cli import flows as flows_cli
 from supplylake.cli import keys as keys_cli
 from supplylake.cli import lake as lake_cli
 from supplylake.cli.options import DatabaseUrl, DataDir, Warehouse
@@ -21,6 +22,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(keys_cli.app, name="keys")
+app.add_typer(flows_cli.app, name="flows")
 app.command()(lake_cli.loader)
 app.command()(lake_cli.query)
 app.command()(demo_cli.demo)

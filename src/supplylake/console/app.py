@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from supplylake.console import charts, datasets, events, signin, sql
+from supplylake.console import bom, charts, datasets, events, signin, sql
 from supplylake.console.access import call
 from supplylake.console.web import STATIC, Console, SecurityHeaders, Viewer, base_path
 from supplylake.service.context import Services
@@ -29,6 +29,7 @@ def console_app(services: Services) -> Starlette:
         **datasets.routes(console),
         **sql.routes(console),
         **charts.routes(console),
+        **bom.routes(console),
     }
 
     async def home(request: Request, viewer: Viewer) -> Response:
@@ -72,6 +73,7 @@ def console_app(services: Services) -> Starlette:
         Route(f"{inst}/sql.csv", h["sql_csv"], methods=["POST"]),
         Route(f"{inst}/charts", h["charts"]),
         Route(f"{inst}/metrics.json", h["metrics_json"]),
+        Route(f"{inst}/bom-jobs", h["bom_jobs"]),
         Mount("/static", StaticFiles(directory=STATIC)),
     ]
     return Starlette(

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from supplylake.flows.errors import FileFormatError
-from supplylake.flows.files import FileBatch, SourceFile
+from supplylake.flows.source import FileBatch, SourceFile
 
 #: Bytes read to find the header (a header longer than this is refused).
 HEADER_BYTES = 1 << 20

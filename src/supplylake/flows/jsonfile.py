@@ -19,7 +19,7 @@ import orjson
 import pyarrow as pa
 
 from supplylake.flows.errors import FileFormatError
-from supplylake.flows.files import FileBatch, SourceFile
+from supplylake.flows.source import FileBatch, SourceFile
 
 MAX_ARRAY_BYTES = 256 << 20
 

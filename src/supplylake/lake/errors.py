@@ -7,7 +7,7 @@ class LakeError(Exception):
     """Base class of the lake's errors."""
 
 
-class TableNotFoundError(LakeError):
+class TableNotFoundError(LakeError, LookupError):
     """The dataset has no table in the lake."""
 
 

@@ -28,6 +28,8 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
+# One definition of a dataset's Arrow schema (in schema/), re-exported for the lake's modules.
+from supplylake.schema.arrow_types import arrow_schema as arrow_schema
 from supplylake.schema.types import DatasetSchema, FieldType, Transform
 
 POSITION_PROPERTY = "supplylake.position"
@@ -75,14 +77,6 @@ def table_primary_keys(table: Table) -> list[str] | None:
     names = [schema.find_column_name(i) for i in schema.identifier_field_ids]
     return [n for n in names if n is not None] or None
 
-
-ARROW_TYPES: dict[FieldType, pa.DataType] = {
-    FieldType.INT: pa.int32(),
-    FieldType.LONG: pa.int64(),
-    FieldType.DOUBLE: pa.float64(),
-    FieldType.STRING: pa.string(),
-    FieldType.TIMESTAMP: pa.timestamp("us", tz="UTC"),
-}
 
 _ICEBERG_TYPES: dict[FieldType, PrimitiveType] = {
     FieldType.INT: IntegerType(),
@@ -133,13 +127,6 @@ def partition_spec(schema: DatasetSchema) -> PartitionSpec:
             )
         )
     return PartitionSpec(*fields)
-
-
-def arrow_schema(schema: DatasetSchema) -> pa.Schema:
-    """The Arrow schema rows are written and read in (required fields are non-nullable)."""
-    return pa.schema(
-        [pa.field(f.name, ARROW_TYPES[f.type], nullable=not f.required) for f in schema.fields]
-    )
 
 
 def relaxed(target: pa.Schema) -> pa.Schema:

@@ -16,6 +16,9 @@ import threading
 from pathlib import Path
 
 from supplylake.config import Settings
+from supplylake.loader.bom import BomImports
+from supplylake.loader.flows import POLL_SECONDS as FLOW_POLL_SECONDS
+from supplylake.loader.flows import FlowRunner
 from supplylake.loader.jobs import Context, JobKind, run_jobs
 from supplylake.loader.loop import Loader, Turns
 from supplylake.loader.maintenance import DueTables, Maintainer
@@ -55,6 +58,8 @@ def job_kinds(settings: Settings) -> list[JobKind]:
             poll_seconds=_POLL_SECONDS,
             gather_seconds=settings.loader_max_wait_seconds,
         ),
+        JobKind("bom-imports", BomImports, poll_seconds=_POLL_SECONDS),
+        JobKind("flows", FlowRunner, woken=False, poll_seconds=FLOW_POLL_SECONDS),
         JobKind(
             "maintainer",
             lambda ctx: Maintainer(ctx.store, ctx.lake, ctx.due),

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from supplylake.query.names import qualified_names, quote_dotted_keywords, tokenize
 from supplylake.query.tables import Tables
-from supplylake.query.views import add_view
+from supplylake.query.views import View, ident, text
 
 __all__ = ["QueryError", "quote_dotted_keywords", "run_query"]
 
@@ -29,26 +29,39 @@ class QueryError(Exception):
 def run_query(tables: Tables, instance_id: str, sql: str) -> pa.Table:
     """Run `sql` against the instance's datasets and return the last statement's result."""
     tokens = tokenize(sql)
-    text = quote_dotted_keywords(sql, tokens)
-    named = qualified_names(tokens)
+    statement = quote_dotted_keywords(sql, tokens)
+    namespaces = tables.namespaces(instance_id)
+    views = _views(tables, instance_id, namespaces, qualified_names(tokens))
+    allowed = [p for v in views for p in v.local_paths or ()]
     con = duckdb.connect(config={"enable_external_file_cache": False})
     try:
-        con.execute("SET TimeZone = 'UTC'")
         # Every namespace exists as a schema, so that a wrong dataset name gets a plain message.
-        for namespace in tables.namespaces(instance_id):
-            con.execute(f'CREATE SCHEMA "{namespace}"')
-        mentioned = [t for t in tables.list_tables(instance_id) if t in named] if named else []
-        allowed: list[str] = []
-        for i, (namespace, name) in enumerate(mentioned):
-            allowed += add_view(con, tables, instance_id, namespace, name, i)
+        setup = ["SET TimeZone = 'UTC'"] + [f"CREATE SCHEMA {ident(n)}" for n in namespaces]
+        setup += [v.create(con, tables, instance_id) for v in views]
         if allowed:
-            con.execute("SET allowed_paths = $paths", {"paths": allowed})
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
-        relation = con.sql(text)
+            setup.append(f"SET allowed_paths = [{', '.join(text(p) for p in allowed)}]")
+        setup += ["SET enable_external_access = false", "SET lock_configuration = true"]
+        con.execute(";\n".join(setup))
+        relation = con.sql(statement)
         result: pa.Table = relation.to_arrow_table() if relation is not None else pa.table({})
         return result
     except duckdb.Error as e:
         raise QueryError(str(e)) from e
     finally:
         con.close()
+
+
+def _views(
+    tables: Tables, instance_id: str, namespaces: list[str], named: set[tuple[str, str]]
+) -> list[View]:
+    """The instance's datasets among the `namespace.name` pairs the SQL mentions."""
+    views = []
+    for namespace, name in sorted(named):
+        if namespace not in namespaces:
+            continue  # `alias.column` and the like
+        try:
+            files = tables.current_files(instance_id, namespace, name)
+        except LookupError:
+            continue  # no such dataset: DuckDB will say so
+        views.append(View(namespace, name, files))
+    return views

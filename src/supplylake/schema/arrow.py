@@ -263,11 +263,12 @@ def _column(values: list[Any], field_type: FieldType, name: str) -> pa.Array:
 
 
 #: JSON values a numeric field converts with pyarrow directly, as the struct path does (the
-#: others go as text).
+#: others go as text). Only validated records reach the lake, so the booleans and floats pyarrow
+#: may take here never get there.
 _NUMBERS: dict[FieldType, set[type]] = {
-    FieldType.INT: {int, float},
-    FieldType.LONG: {int, float},
-    FieldType.DOUBLE: {int, float},
+    FieldType.INT: {int, float, bool},
+    FieldType.LONG: {int, float, bool},
+    FieldType.DOUBLE: {int, float, bool},
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from supplylake.aws.errors import ConflictException, ResourceNotFoundException, ValidationException
 from supplylake.schema.asc import ASC_NAMESPACE, asc_datasets
 from supplylake.schema.custom import build_dataset_schema, partition_spec_to_api, schema_to_api
+from supplylake.schema.types import DatasetSchema
 from supplylake.service.arns import dataset_arn
 from supplylake.service.blocking import blocking
 from supplylake.service.clock import now
@@ -91,22 +92,7 @@ async def create_data_lake_dataset(
     schema = build_dataset_schema(
         name, params["schema"], params.get("partition_spec"), limits=schema_limits()
     )
-    if await stored_dataset(svc, inst, namespace, name) is not None:
-        raise ConflictException(f"Dataset {namespace}.{name} already exists.")
-    at = now()
-    ds = Dataset(inst.instance_id, namespace, name, schema, at, at, params.get("description"))
-    # The table first: a dataset is only visible once its table exists.
-    await blocking(svc.lake.create_table, inst.instance_id, namespace, schema)
-    try:
-        await blocking(
-            svc.store.create_dataset,
-            ds,
-            params.get("tags") or {},
-            dataset_arn(inst, namespace, name),
-        )
-    except AlreadyExists:
-        raise ConflictException(f"Dataset {namespace}.{name} already exists.") from None
-    return {"dataset": dataset_to_api(inst, ds)}
+    return await _create_dataset(svc, inst, namespace, name, schema, params)
 
 
 async def _create_asc_dataset(
@@ -124,21 +110,34 @@ async def _create_asc_dataset(
             f"asc.{name} takes its schema from the AWS Supply Chain data model: leave schema "
             "and partitionSpec out."
         )
-    if await stored_dataset(svc, inst, ASC_NAMESPACE, name) is not None:
-        raise ConflictException(f"Dataset {ASC_NAMESPACE}.{name} already exists.")
+    return await _create_dataset(svc, inst, ASC_NAMESPACE, name, schema, params)
+
+
+async def _create_dataset(
+    svc: Services,
+    inst: Instance,
+    namespace: str,
+    name: str,
+    schema: DatasetSchema,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """Make the dataset's table, then record the dataset with its description and tags."""
+    if await stored_dataset(svc, inst, namespace, name) is not None:
+        raise ConflictException(f"Dataset {namespace}.{name} already exists.")
     at = now()
-    ds = Dataset(inst.instance_id, ASC_NAMESPACE, name, schema, at, at, params.get("description"))
-    # Made here so that queries find the (empty) table; events would make it on first use.
-    await blocking(svc.lake.create_table, inst.instance_id, ASC_NAMESPACE, schema)
+    ds = Dataset(inst.instance_id, namespace, name, schema, at, at, params.get("description"))
+    # The table first: a dataset is only visible once its table exists (and queries find an asc
+    # dataset's empty table before its first event).
+    await blocking(svc.lake.create_table, inst.instance_id, namespace, schema)
     try:
         await blocking(
             svc.store.create_dataset,
             ds,
             params.get("tags") or {},
-            dataset_arn(inst, ASC_NAMESPACE, name),
+            dataset_arn(inst, namespace, name),
         )
     except AlreadyExists:
-        raise ConflictException(f"Dataset {ASC_NAMESPACE}.{name} already exists.") from None
+        raise ConflictException(f"Dataset {namespace}.{name} already exists.") from None
     return {"dataset": dataset_to_api(inst, ds)}
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from supplylake.aws.errors import ConflictException, ValidationException
+from supplylake.flows.buckets import bucket_name, buckets_for
 from supplylake.schema.asc import ASC_NAMESPACE, DEFAULT_NAMESPACE
 from supplylake.service.arns import instance_arn, namespace_arn
 from supplylake.service.blocking import blocking
@@ -180,7 +181,9 @@ async def _finish_create(svc: Services, inst: Instance) -> None:
 
 
 def _provision(svc: Services, inst: Instance) -> None:
+    """What an Active instance has: its predefined namespaces, and its bucket for flows' files."""
     at = now()
+    buckets_for(svc.settings).ensure_bucket(bucket_name(inst.instance_id))
     for name in (ASC_NAMESPACE, DEFAULT_NAMESPACE):
         if svc.store.get_namespace(inst.instance_id, name) is None:
             # Another API process resuming the same creation may have made it first.
@@ -191,6 +194,8 @@ def _provision(svc: Services, inst: Instance) -> None:
 
 
 async def _finish_delete(svc: Services, inst: Instance) -> None:
+    # The instance's bucket is left as it is: its files are the user's (they were uploaded, not
+    # made here), and with the instance's flows gone nothing reads it any more.
     await asyncio.sleep(svc.settings.instance_transition_seconds)
     try:
         await blocking(svc.lake.drop_instance, inst.instance_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from supplylake.service import datasets, events, instances, namespaces, tags
+from supplylake.service import bom, datasets, events, flows, instances, namespaces, tags
 from supplylake.service.errors import Handler, answering_aws_errors
 
 _HANDLERS: dict[str, Handler] = {
@@ -27,6 +27,15 @@ _HANDLERS: dict[str, Handler] = {
     "SendDataIntegrationEvent": events.send_data_integration_event,
     "GetDataIntegrationEvent": events.get_data_integration_event,
     "ListDataIntegrationEvents": events.list_data_integration_events,
+    "CreateDataIntegrationFlow": flows.create_data_integration_flow,
+    "GetDataIntegrationFlow": flows.get_data_integration_flow,
+    "ListDataIntegrationFlows": flows.list_data_integration_flows,
+    "UpdateDataIntegrationFlow": flows.update_data_integration_flow,
+    "DeleteDataIntegrationFlow": flows.delete_data_integration_flow,
+    "GetDataIntegrationFlowExecution": flows.get_data_integration_flow_execution,
+    "ListDataIntegrationFlowExecutions": flows.list_data_integration_flow_executions,
+    "CreateBillOfMaterialsImportJob": bom.create_bill_of_materials_import_job,
+    "GetBillOfMaterialsImportJob": bom.get_bill_of_materials_import_job,
 }
 
 #: Each operation's handler, answering domain errors as AWS errors (see `service.errors`).

@@ -1,4 +1,4 @@
-"""Tags on instances, namespaces and datasets."""
+"""Tags on instances, namespaces, datasets and data integration flows."""
 
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ async def _check_resource(svc: Services, ctx: RequestContext, arn: str) -> None:
     inst = await find_instance(svc, ctx, parts.instance_id)
     if inst.state == InstanceState.DELETED or parts.region != inst.region:
         raise ResourceNotFoundException(f"Resource {arn} does not exist.")
-    if parts.namespace and parts.dataset:
+    if parts.flow:
+        if await blocking(svc.store.get_flow, inst.instance_id, parts.flow) is None:
+            raise ResourceNotFoundException(f"Resource {arn} does not exist.")
+    elif parts.namespace and parts.dataset:
         await find_dataset(svc, inst, parts.namespace, parts.dataset)
     elif parts.namespace:
         await find_namespace(svc, inst, parts.namespace)

@@ -12,8 +12,10 @@ import asyncio
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from supplylake.schema.types import DatasetSchema, Operation
+from supplylake.states import BomJobStatus, FlowExecutionStatus, InstanceState, LoadStatus
 
 
 class StoreError(Exception):
@@ -66,7 +68,7 @@ class Instance:
     instance_id: str
     account_id: str
     region: str
-    state: str
+    state: InstanceState
     created_at: datetime
     updated_at: datetime
     name: str | None = None
@@ -124,7 +126,7 @@ class Event:
     namespace: str
     dataset: str
     operation: Operation
-    status: str
+    status: LoadStatus
     received_at: datetime
     message: str | None = None
     applied_at: datetime | None = None
@@ -153,7 +155,7 @@ class Outcome:
     """How the loader finished an event."""
 
     position: int
-    status: str  # SUCCEEDED or FAILED
+    status: LoadStatus  # SUCCEEDED or FAILED
     message: str | None = None
 
 
@@ -162,6 +164,64 @@ class DatasetRef:
     instance_id: str
     namespace: str
     name: str
+
+
+@dataclass(frozen=True)
+class StoredFlow:
+    """A data integration flow as kept: its definition is ``FlowDefinition.to_params()``."""
+
+    instance_id: str
+    name: str
+    definition: dict[str, Any]
+    #: The hash of the CreateDataIntegrationFlow request that made it (a replay answers alike).
+    request_hash: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class FlowExecution:
+    """One run of a flow. Queued: IN_PROGRESS and not ``started``; finished: SUCCEEDED or FAILED."""
+
+    instance_id: str
+    flow_name: str
+    execution_id: str
+    #: The order of queueing, across every flow: a flow's executions run in this order.
+    seq: int
+    status: FlowExecutionStatus
+    started: bool
+    #: The wire's ``sourceInfo`` in snake_case: ``{"source_type": "S3", "s3_source":
+    #: {"bucket_name", "key"}}`` or ``{"source_type": "DATASET", "dataset_source":
+    #: {"dataset_identifier"}}``.
+    source_info: dict[str, Any]
+    #: What to run: ``{"kind": "object", "key", "version"}``, ``{"kind": "removed", "key"}``,
+    #: ``{"kind": "datasets"}`` or ``{"kind": "manual", "key": str | None}``.
+    trigger: dict[str, Any]
+    message: str | None
+    created_at: datetime
+    start_time: datetime | None
+    end_time: datetime | None
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    diagnostics_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class BomJob:
+    """A bill-of-materials import job: which file goes into the instance's ``product_bom``."""
+
+    instance_id: str
+    job_id: str
+    #: The order of creation, across every instance: an instance's jobs run in this order.
+    seq: int
+    s3uri: str
+    status: BomJobStatus
+    created_at: datetime
+    #: Why it failed, or that it succeeded; None until it is finished.
+    message: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 class Leases(abc.ABC):
@@ -270,7 +330,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def purge_instance(self, instance_id: str, arn_prefix: str) -> None:
-        """Remove the namespaces, datasets, tags and events of an instance."""
+        """Remove the namespaces, datasets, flows, tags and events of an instance."""
 
     # -- namespaces -----------------------------------------------------------------------
     @abc.abstractmethod
@@ -363,6 +423,156 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def purge_events(self, received_before: datetime, tokens_expired_before: datetime) -> int:
         """Delete finished events received before the cutoff and expired tokens."""
+
+    # -- data integration flows -----------------------------------------------------------
+    @abc.abstractmethod
+    def create_flow(
+        self,
+        instance_id: str,
+        name: str,
+        definition: dict[str, Any],
+        request_hash: str,
+        now: datetime,
+        *,
+        tags: dict[str, str] | None = None,
+        arn: str | None = None,
+    ) -> tuple[StoredFlow, bool]:
+        """Create the flow; True if created, False with the flow already of that name (then
+        nothing changes). With ``arn``, the flow's tags are ``tags`` (in the same transaction)."""
+
+    @abc.abstractmethod
+    def get_flow(self, instance_id: str, name: str) -> StoredFlow | None: ...
+
+    @abc.abstractmethod
+    def list_flows(self, instance_id: str, after: str | None, limit: int) -> list[StoredFlow]:
+        """Flows of an instance by name, after the name ``after``."""
+
+    @abc.abstractmethod
+    def all_flows(self, instance_id: str | None = None) -> list[StoredFlow]:
+        """Every flow of an instance (of every instance with None), by instance then name."""
+
+    @abc.abstractmethod
+    def update_flow(
+        self, instance_id: str, name: str, definition: dict[str, Any], now: datetime
+    ) -> StoredFlow | None:
+        """Replace the flow's definition; None if there is no such flow."""
+
+    @abc.abstractmethod
+    def delete_flow(self, instance_id: str, name: str, *, arn: str | None = None) -> bool:
+        """Delete the flow, its objects seen and its executions but one started and not
+        finished (its loader finishes it), and with ``arn`` its tags; False if there was no
+        such flow."""
+
+    @abc.abstractmethod
+    def queue_flow_execution(
+        self,
+        instance_id: str,
+        flow_name: str,
+        execution_id: str,
+        source_info: dict[str, Any],
+        trigger: dict[str, Any],
+        now: datetime,
+    ) -> FlowExecution:
+        """Queue an execution. An ``object`` trigger records the object's version among the
+        flow's objects seen, a ``removed`` one forgets the key, in the same transaction."""
+
+    @abc.abstractmethod
+    def get_flow_execution(
+        self, instance_id: str, flow_name: str, execution_id: str
+    ) -> FlowExecution | None: ...
+
+    @abc.abstractmethod
+    def list_flow_executions(
+        self, instance_id: str, flow_name: str, before_seq: int | None, limit: int
+    ) -> list[FlowExecution]:
+        """A flow's executions newest first, with ``seq`` below ``before_seq``."""
+
+    @abc.abstractmethod
+    def next_flow_execution(self, instance_id: str, flow_name: str) -> FlowExecution | None:
+        """The flow's oldest execution not finished (started or not)."""
+
+    @abc.abstractmethod
+    def start_flow_execution(self, execution_id: str, now: datetime) -> None:
+        """Mark an execution started (a rerun keeps its first start time)."""
+
+    @abc.abstractmethod
+    def finish_flow_execution(
+        self,
+        execution_id: str,
+        status: FlowExecutionStatus,
+        message: str | None,
+        now: datetime,
+        rows_read: int = 0,
+        rows_written: int = 0,
+        rows_rejected: int = 0,
+        diagnostics_uri: str | None = None,
+    ) -> None:
+        """Record how an execution ended (SUCCEEDED or FAILED)."""
+
+    @abc.abstractmethod
+    def flow_objects(self, instance_id: str, flow_name: str) -> dict[str, str]:
+        """Key -> version of the objects the flow has queued executions for."""
+
+    @abc.abstractmethod
+    def set_flow_object(
+        self, instance_id: str, flow_name: str, key: str, version: str | None
+    ) -> None:
+        """Record the version of an object seen; None forgets the key."""
+
+    @abc.abstractmethod
+    def expire_flow_executions(self, before: datetime) -> int:
+        """Delete the executions that finished before ``before``; answers how many."""
+
+    # -- bill-of-materials import jobs ------------------------------------------------------
+    @abc.abstractmethod
+    def create_bom_job(
+        self,
+        instance_id: str,
+        job_id: str,
+        s3uri: str,
+        client_token: str,
+        request_hash: str,
+        now: datetime,
+    ) -> tuple[BomJob, bool]:
+        """Create a NEW job; True if created. A live job of the instance with the same
+        ``client_token`` is answered instead (False), or TokenConflict if its request differs."""
+
+    @abc.abstractmethod
+    def get_bom_job(self, instance_id: str, job_id: str) -> BomJob | None: ...
+
+    @abc.abstractmethod
+    def list_bom_jobs(self, instance_id: str, before_seq: int | None, limit: int) -> list[BomJob]:
+        """An instance's jobs newest first, with ``seq`` below ``before_seq``."""
+
+    @abc.abstractmethod
+    def queue_bom_jobs(self) -> int:
+        """Move every NEW job to QUEUED (a loader has seen it); answers how many."""
+
+    @abc.abstractmethod
+    def bom_job_instances(self) -> list[str]:
+        """The instances that have jobs not finished (queued or in progress), in id order."""
+
+    @abc.abstractmethod
+    def next_bom_job(self, instance_id: str) -> BomJob | None:
+        """The instance's oldest job not finished (NEW, QUEUED or IN_PROGRESS)."""
+
+    @abc.abstractmethod
+    def start_bom_job(self, job_id: str, now: datetime) -> None:
+        """Mark a job IN_PROGRESS (a rerun keeps its first start time)."""
+
+    @abc.abstractmethod
+    def finish_bom_job(
+        self, job_id: str, status: BomJobStatus, message: str, now: datetime
+    ) -> None:
+        """Record how a job ended (SUCCESS or FAILED) and why."""
+
+    @abc.abstractmethod
+    def count_bom_jobs(self) -> dict[BomJobStatus, int]:
+        """How many jobs are kept, by status (statuses without jobs left out)."""
+
+    @abc.abstractmethod
+    def expire_bom_jobs(self, before: datetime) -> int:
+        """Delete the jobs that finished before ``before``; answers how many."""
 
     # -- coordination between processes --------------------------------------------------
     @abc.abstractmethod

@@ -101,6 +101,8 @@ class GroupCommitter(Generic[C]):
         self._on_commit = on_commit
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Jobs submitted on each event loop during its current step, handed over at its end.
+        self._handoff: dict[asyncio.AbstractEventLoop, list[tuple[Any, _LoopResult[Any]]]] = {}
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
@@ -121,17 +123,38 @@ class GroupCommitter(Generic[C]):
     def submit_async(self, job: Callable[[C], T]) -> asyncio.Future[T]:
         """Like :meth:`submit`, for a caller on an event loop: an asyncio future of that loop.
 
-        The writer hands each batch's results to a loop in one callback, instead of one thread
-        hand-over per job, which a concurrent Future and ``asyncio.wrap_future`` would each cost.
+        Hand-overs are batched both ways. The jobs a loop submits during one step of it reach
+        the writer together, at the end of that step, so that the writer wakes (and takes the
+        GIL) once for them instead of once per job, and finds them all in its next transaction.
+        The writer hands each batch's results back to a loop in one callback, instead of one
+        thread hand-over per job, which a concurrent Future and ``asyncio.wrap_future`` would
+        each cost.
         """
+        loop = asyncio.get_running_loop()
         # Not ``_LoopResult[T](...)``: calling a subscripted generic goes through typing's
         # alias, which tries (and fails, slots) to set ``__orig_class__`` on every call.
-        result: _LoopResult[T] = _LoopResult(asyncio.get_running_loop())
+        result: _LoopResult[T] = _LoopResult(loop)
         if not self._thread.is_alive():
             result.future.set_exception(RuntimeError("the store is closed"))
-        else:
-            self._queue.put((job, result))
+            return result.future
+        waiting = self._handoff.get(loop)
+        if waiting is None:
+            waiting = self._handoff[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        waiting.append((job, result))
         return result.future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the loop, at the end of a step: its jobs to the writer, as one queue entry."""
+        jobs = self._handoff.pop(loop, None)
+        if not jobs:
+            return
+        if self._thread.is_alive():
+            self._queue.put(jobs)
+            return
+        for _job, result in jobs:
+            if not result.future.done():
+                result.future.set_exception(RuntimeError("the store is closed"))
 
     def run(self, job: Callable[[C], T]) -> T:
         """Submit and wait."""
@@ -152,16 +175,22 @@ class GroupCommitter(Generic[C]):
         self._ready.set()
         stopping = False
         while not stopping:
-            batch = [self._queue.get()]
+            # An entry is one job, the jobs of one event loop step (a list), or _STOP.
+            first = self._queue.get()
+            batch: list[Any] = first if type(first) is list else [first]
             started = time.perf_counter()
             # Take the write lock before gathering the batch: jobs that come in while another
             # process holds the lock join this transaction instead of waiting for the next.
             began = batch[0] is not _STOP and self._begin_early()
             while len(batch) < self._max_batch:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    entry = self._queue.get_nowait()
                 except queue.Empty:
                     break
+                if type(entry) is list:
+                    batch += entry
+                else:
+                    batch.append(entry)
             if _STOP in batch:
                 stopping = True
                 batch = [item for item in batch if item is not _STOP]

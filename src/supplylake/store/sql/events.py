@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from supplylake.schema.types import Operation
+from supplylake.states import LoadStatus
 from supplylake.store.base import (
     AppendResult,
     DatasetRef,
@@ -71,7 +72,7 @@ def _event(row: Row, data: str | None = None) -> Event:
         namespace=row[6],
         dataset=row[7],
         operation=Operation(row[8]),
-        status=row[9],
+        status=LoadStatus(row[9]),
         received_at=dt_req(row[10]),
         message=row[11],
         applied_at=dt(row[12]),

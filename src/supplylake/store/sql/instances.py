@@ -9,9 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from supplylake.states import InstanceState
 from supplylake.store.base import IdempotencyKey, Instance, NotFound
 from supplylake.store.codec import dt_req, ts
 from supplylake.store.sql.connection import Connection, Row
+from supplylake.store.sql.flows import purge_flows
 from supplylake.store.sql.tags import drop_tags_under, tag
 from supplylake.store.sql.tokens import claim_token, retarget_token
 
@@ -26,7 +28,7 @@ def _instance(row: Row) -> Instance:
         instance_id=row[0],
         account_id=row[1],
         region=row[2],
-        state=row[3],
+        state=InstanceState(row[3]),
         name=row[4],
         description=row[5],
         kms_key_arn=row[6],
@@ -136,6 +138,7 @@ def purge_instance(conn: Connection, instance_id: str, arn_prefix: str) -> None:
     )
     conn.execute("DELETE FROM sl_events WHERE instance_id = ?", (instance_id,))
     conn.execute("DELETE FROM sl_datasets WHERE instance_id = ?", (instance_id,))
+    purge_flows(conn, instance_id)
     conn.execute("DELETE FROM sl_namespaces WHERE instance_id = ?", (instance_id,))
     conn.execute("UPDATE sl_instances SET pending = 0 WHERE instance_id = ?", (instance_id,))
     # The instance's own tags go too: a deleted instance keeps only its record.

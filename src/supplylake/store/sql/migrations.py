@@ -73,6 +73,41 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS sl_instances_created
         ON sl_instances (account_id, created_at, instance_id);
     """,
+    # 6: data integration flows, their executions and the objects their watchers have seen.
+    """
+    CREATE TABLE IF NOT EXISTS sl_flows (
+        instance_id {key} NOT NULL, name {key} NOT NULL, definition TEXT NOT NULL,
+        request_hash TEXT NOT NULL, created_at {double} NOT NULL, updated_at {double} NOT NULL,
+        PRIMARY KEY (instance_id, name));
+    CREATE TABLE IF NOT EXISTS sl_flow_executions (
+        seq {identity}, execution_id {key} NOT NULL UNIQUE, instance_id {key} NOT NULL,
+        flow_name {key} NOT NULL, status TEXT NOT NULL, started INTEGER NOT NULL,
+        source_info TEXT NOT NULL, trigger_info TEXT NOT NULL, message TEXT,
+        created_at {double} NOT NULL, start_time {double}, end_time {double},
+        rows_read {integer} NOT NULL DEFAULT 0, rows_written {integer} NOT NULL DEFAULT 0,
+        rows_rejected {integer} NOT NULL DEFAULT 0, diagnostics_uri TEXT);
+    CREATE INDEX IF NOT EXISTS sl_flow_executions_flow
+        ON sl_flow_executions (instance_id, flow_name, seq);
+    CREATE INDEX IF NOT EXISTS sl_flow_executions_open
+        ON sl_flow_executions (instance_id, flow_name, seq) WHERE status = 'IN_PROGRESS';
+    CREATE INDEX IF NOT EXISTS sl_flow_executions_ended ON sl_flow_executions (end_time);
+    CREATE TABLE IF NOT EXISTS sl_flow_objects (
+        instance_id {key} NOT NULL, flow_name {key} NOT NULL, key {key} NOT NULL,
+        version TEXT NOT NULL, PRIMARY KEY (instance_id, flow_name, key));
+    """,
+    # 7: bill-of-materials import jobs; a job's client token is unique within its instance.
+    """
+    CREATE TABLE IF NOT EXISTS sl_bom_jobs (
+        seq {identity}, job_id {key} NOT NULL UNIQUE, instance_id {key} NOT NULL,
+        client_token {key} NOT NULL, request_hash TEXT NOT NULL, s3uri TEXT NOT NULL,
+        status TEXT NOT NULL, message TEXT, created_at {double} NOT NULL,
+        started_at {double}, finished_at {double});
+    CREATE UNIQUE INDEX IF NOT EXISTS sl_bom_jobs_token ON sl_bom_jobs (instance_id, client_token);
+    CREATE INDEX IF NOT EXISTS sl_bom_jobs_instance ON sl_bom_jobs (instance_id, seq);
+    CREATE INDEX IF NOT EXISTS sl_bom_jobs_open ON sl_bom_jobs (instance_id, seq)
+        WHERE status IN ('NEW', 'QUEUED', 'IN_PROGRESS');
+    CREATE INDEX IF NOT EXISTS sl_bom_jobs_finished ON sl_bom_jobs (finished_at);
+    """,
 ]
 
 

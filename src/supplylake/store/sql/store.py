@@ -11,23 +11,28 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+from supplylake.states import BomJobStatus, FlowExecutionStatus
 from supplylake.store.base import (
     AccessKey,
+    BomJob,
     AppendResult,
     Dataset,
     DatasetRef,
     Event,
+    FlowExecution,
     IdempotencyKey,
     Instance,
     Namespace,
     NewEvent,
     Outcome,
     Store,
+    StoredFlow,
 )
 from supplylake.store.groupcommit import Batched, GroupCommitter
-from supplylake.store.sql import access, buckets, datasets, events, instances, namespaces
+from supplylake.store.sql import access, buckets, datasets, events, flows, instances, namespaces
+from supplylake.store.sql import bom as sql_bom
 from supplylake.store.sql import tags as sql_tags
 from supplylake.store.sql.append import BatchedAppend, append_item, append_item_async
 from supplylake.store.sql.connection import Connection
@@ -164,6 +169,111 @@ class SqlStore(Store, Generic[C]):
     def untag(self, arn: str, keys: list[str]) -> None:
         self._write(lambda c: sql_tags.untag(c, arn, keys))
 
+    def create_flow(
+        self,
+        instance_id: str,
+        name: str,
+        definition: dict[str, Any],
+        request_hash: str,
+        now: datetime,
+        *,
+        tags: dict[str, str] | None = None,
+        arn: str | None = None,
+    ) -> tuple[StoredFlow, bool]:
+        return self._write(
+            lambda c: flows.create_flow(
+                c, instance_id, name, definition, request_hash, now, tags, arn
+            )
+        )
+
+    def get_flow(self, instance_id: str, name: str) -> StoredFlow | None:
+        return self._read(lambda c: flows.get_flow(c, instance_id, name))
+
+    def list_flows(self, instance_id: str, after: str | None, limit: int) -> list[StoredFlow]:
+        return self._read(lambda c: flows.list_flows(c, instance_id, after, limit))
+
+    def all_flows(self, instance_id: str | None = None) -> list[StoredFlow]:
+        return self._read(lambda c: flows.all_flows(c, instance_id))
+
+    def update_flow(
+        self, instance_id: str, name: str, definition: dict[str, Any], now: datetime
+    ) -> StoredFlow | None:
+        return self._write(lambda c: flows.update_flow(c, instance_id, name, definition, now))
+
+    def delete_flow(self, instance_id: str, name: str, *, arn: str | None = None) -> bool:
+        return self._write(lambda c: flows.delete_flow(c, instance_id, name, arn))
+
+    def queue_flow_execution(
+        self,
+        instance_id: str,
+        flow_name: str,
+        execution_id: str,
+        source_info: dict[str, Any],
+        trigger: dict[str, Any],
+        now: datetime,
+    ) -> FlowExecution:
+        return self._write(
+            lambda c: flows.queue_flow_execution(
+                c, instance_id, flow_name, execution_id, source_info, trigger, now
+            )
+        )
+
+    def get_flow_execution(
+        self, instance_id: str, flow_name: str, execution_id: str
+    ) -> FlowExecution | None:
+        return self._read(
+            lambda c: flows.get_flow_execution(c, instance_id, flow_name, execution_id)
+        )
+
+    def list_flow_executions(
+        self, instance_id: str, flow_name: str, before_seq: int | None, limit: int
+    ) -> list[FlowExecution]:
+        return self._read(
+            lambda c: flows.list_flow_executions(c, instance_id, flow_name, before_seq, limit)
+        )
+
+    def next_flow_execution(self, instance_id: str, flow_name: str) -> FlowExecution | None:
+        return self._read(lambda c: flows.next_flow_execution(c, instance_id, flow_name))
+
+    def start_flow_execution(self, execution_id: str, now: datetime) -> None:
+        self._write(lambda c: flows.start_flow_execution(c, execution_id, now))
+
+    def finish_flow_execution(
+        self,
+        execution_id: str,
+        status: FlowExecutionStatus,
+        message: str | None,
+        now: datetime,
+        rows_read: int = 0,
+        rows_written: int = 0,
+        rows_rejected: int = 0,
+        diagnostics_uri: str | None = None,
+    ) -> None:
+        self._write(
+            lambda c: flows.finish_flow_execution(
+                c,
+                execution_id,
+                status,
+                message,
+                now,
+                rows_read,
+                rows_written,
+                rows_rejected,
+                diagnostics_uri,
+            )
+        )
+
+    def flow_objects(self, instance_id: str, flow_name: str) -> dict[str, str]:
+        return self._read(lambda c: flows.flow_objects(c, instance_id, flow_name))
+
+    def set_flow_object(
+        self, instance_id: str, flow_name: str, key: str, version: str | None
+    ) -> None:
+        self._write(lambda c: flows.set_flow_object(c, instance_id, flow_name, key, version))
+
+    def expire_flow_executions(self, before: datetime) -> int:
+        return self._write(lambda c: flows.expire_flow_executions(c, before))
+
     def append_event(
         self, event: NewEvent, idem: IdempotencyKey | None, max_pending: int
     ) -> Future[AppendResult]:
@@ -194,6 +304,50 @@ class SqlStore(Store, Generic[C]):
 
     def purge_events(self, received_before: datetime, tokens_expired_before: datetime) -> int:
         return self._write(lambda c: events.purge_events(c, received_before, tokens_expired_before))
+
+    def create_bom_job(
+        self,
+        instance_id: str,
+        job_id: str,
+        s3uri: str,
+        client_token: str,
+        request_hash: str,
+        now: datetime,
+    ) -> tuple[BomJob, bool]:
+        return self._write(
+            lambda c: sql_bom.create_bom_job(
+                c, instance_id, job_id, s3uri, client_token, request_hash, now
+            )
+        )
+
+    def get_bom_job(self, instance_id: str, job_id: str) -> BomJob | None:
+        return self._read(lambda c: sql_bom.get_bom_job(c, instance_id, job_id))
+
+    def list_bom_jobs(self, instance_id: str, before_seq: int | None, limit: int) -> list[BomJob]:
+        return self._read(lambda c: sql_bom.list_bom_jobs(c, instance_id, before_seq, limit))
+
+    def queue_bom_jobs(self) -> int:
+        return self._write(sql_bom.queue_bom_jobs)
+
+    def bom_job_instances(self) -> list[str]:
+        return self._read(sql_bom.bom_job_instances)
+
+    def next_bom_job(self, instance_id: str) -> BomJob | None:
+        return self._read(lambda c: sql_bom.next_bom_job(c, instance_id))
+
+    def start_bom_job(self, job_id: str, now: datetime) -> None:
+        self._write(lambda c: sql_bom.start_bom_job(c, job_id, now))
+
+    def finish_bom_job(
+        self, job_id: str, status: BomJobStatus, message: str, now: datetime
+    ) -> None:
+        self._write(lambda c: sql_bom.finish_bom_job(c, job_id, status, message, now))
+
+    def count_bom_jobs(self) -> dict[BomJobStatus, int]:
+        return self._read(sql_bom.count_bom_jobs)
+
+    def expire_bom_jobs(self, before: datetime) -> int:
+        return self._write(lambda c: sql_bom.expire_bom_jobs(c, before))
 
     def take_tokens(
         self, bucket: str, wanted: int, rate: float, burst: float, at: float

@@ -1,0 +1,269 @@
+"""Flows end to end: a real server and loader, boto3, files put in the instance's bucket."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from supplylake.testing import ServerHandle, running_server
+from tests.flows.conftest import s3_env  # noqa: F401 - the moto S3 server fixture
+from tests.integration.helpers import active_instance, query_lake
+
+STAGING_SCHEMA = {
+    "name": "Staging",
+    "fields": [
+        {"name": "id", "type": "STRING", "isRequired": True},
+        {"name": "qty", "type": "INT", "isRequired": False},
+        {"name": "note", "type": "STRING", "isRequired": False},
+    ],
+    "primaryKeys": [{"name": "id"}],
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    with running_server(tmp_path_factory.mktemp("flows")) as server:
+        yield server
+
+
+def _dataset_arn(instance_id: str, namespace: str, name: str) -> str:
+    return (
+        f"arn:aws:scn:us-east-1:{_account()}:instance/{instance_id}/namespaces/{namespace}"
+        f"/datasets/{name}"
+    )
+
+
+def _account() -> str:
+    from supplylake.testing import ACCOUNT_ID
+
+    return ACCOUNT_ID
+
+
+def _setup(
+    client: Any, name: str, prefix: str, query: str = "SELECT * FROM orders", **options: Any
+) -> str:
+    instance_id = active_instance(client, name)
+    client.create_data_lake_dataset(
+        instanceId=instance_id, namespace="default", name="staging", schema=STAGING_SCHEMA
+    )
+    target: dict[str, Any] = {"datasetIdentifier": _dataset_arn(instance_id, "default", "staging")}
+    if options:
+        target["options"] = options
+    client.create_data_integration_flow(
+        instanceId=instance_id,
+        name=name,
+        sources=[
+            {
+                "sourceType": "S3",
+                "sourceName": "orders",
+                "s3Source": {
+                    "bucketName": f"aws-supply-chain-data-{instance_id}",
+                    "prefix": prefix,
+                },
+            }
+        ],
+        transformation={"transformationType": "SQL", "sqlTransformation": {"query": query}},
+        target={"targetType": "DATASET", "datasetTarget": target},
+    )
+    return instance_id
+
+
+def _bucket_folder(server: ServerHandle, instance_id: str) -> Path:
+    return server.data_dir / "buckets" / f"aws-supply-chain-data-{instance_id}"
+
+
+def _cp(server: ServerHandle, instance_id: str, key: str, text: str, tmp: Path) -> None:
+    """``cp`` a file into the bucket folder, as a user would."""
+    source = tmp / key.replace("/", "_")
+    source.write_text(text)
+    destination = _bucket_folder(server, instance_id) / key
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, destination)
+
+
+def _wait(
+    client: Any, instance_id: str, flow: str, count: int, timeout: float = 60
+) -> list[dict[str, Any]]:
+    """The flow's executions, newest first, once ``count`` have finished."""
+    deadline = time.monotonic() + timeout
+    while True:
+        executions = client.list_data_integration_flow_executions(
+            instanceId=instance_id, flowName=flow
+        )["flowExecutions"]
+        done = [e for e in executions if e["status"] != "IN_PROGRESS"]
+        if len(done) >= count:
+            return executions
+        assert time.monotonic() < deadline, f"executions did not finish: {executions}"
+        time.sleep(0.2)
+
+
+def test_a_copied_csv_ends_in_the_target(server: ServerHandle, tmp_path: Path) -> None:
+    client = server.client()
+    instance_id = _setup(client, "copied", "orders")
+    _cp(server, instance_id, "orders/a.csv", "id,qty,note\na,1,x\nb,2,\n", tmp_path)
+    (execution,) = _wait(client, instance_id, "copied", 1)
+    assert execution["status"] == "SUCCEEDED", execution
+    assert execution["sourceInfo"]["s3Source"]["key"] == "orders/a.csv"
+    got = client.get_data_integration_flow_execution(
+        instanceId=instance_id, flowName="copied", executionId=execution["executionId"]
+    )["flowExecution"]
+    assert got["status"] == "SUCCEEDED" and got["endTime"] >= got["startTime"]
+    rows = query_lake(server, instance_id, "SELECT id, qty FROM default.staging ORDER BY id")
+    assert rows == [{"id": "a", "qty": 1}, {"id": "b", "qty": 2}]
+
+    # A file copied onto itself runs again; a second file upserts by key.
+    _cp(server, instance_id, "orders/b.csv", "id,qty\nb,20\n", tmp_path)
+    _wait(client, instance_id, "copied", 2)
+    rows = query_lake(server, instance_id, "SELECT id, qty FROM default.staging ORDER BY id")
+    assert rows == [{"id": "a", "qty": 1}, {"id": "b", "qty": 20}]
+
+    # Removing a file takes its rows away.
+    (_bucket_folder(server, instance_id) / "orders/b.csv").unlink()
+    _wait(client, instance_id, "copied", 3)
+    rows = query_lake(server, instance_id, "SELECT id, qty FROM default.staging ORDER BY id")
+    assert rows == [{"id": "a", "qty": 1}, {"id": "b", "qty": 2}]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "query", "wanted"),
+    [
+        ("bad-value", "id,qty\nok,1\nbad,many\n", "SELECT * FROM orders", "line 3, column 'qty'"),
+        ("bad-sql", "id,qty\nok,1\n", "SELECT id FROM orders WHERE", "The SQL does not parse"),
+        ("bad-file", "id,qty\nok,1,2\n", "SELECT * FROM orders", "line 2: 3 fields"),
+    ],
+)
+def test_bad_input_fails_with_a_message_and_leaves_the_target(
+    server: ServerHandle, tmp_path: Path, name: str, content: str, query: str, wanted: str
+) -> None:
+    client = server.client()
+    instance_id = _setup(client, name, "in", query)
+    _cp(server, instance_id, "in/data.csv", content, tmp_path)
+    (execution,) = _wait(client, instance_id, name, 1)
+    assert execution["status"] == "FAILED"
+    assert wanted in execution["message"]
+    assert "WHERE" not in execution["message"]
+    assert "in/data.csv" in execution["message"] or name == "bad-sql"
+    rows = query_lake(server, instance_id, "SELECT count(*) AS n FROM default.staging")
+    assert rows == [{"n": 0}]
+
+
+def test_flows_run_queues_an_execution_by_hand(server: ServerHandle, tmp_path: Path) -> None:
+    client = server.client()
+    instance_id = _setup(client, "by-hand", "manual")
+    _cp(server, instance_id, "manual/a.csv", "id,qty\nm,5\n", tmp_path)
+    _wait(client, instance_id, "by-hand", 1)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "supplylake",
+            "flows",
+            "run",
+            "by-hand",
+            "--instance",
+            instance_id,
+            "--data-dir",
+            str(server.data_dir),
+            "--key",
+            "manual/a.csv",
+        ],
+        capture_output=True,
+        text=True,
+        env=server.cli_env(),
+        check=True,
+    )
+    execution_id = out.stdout.strip()
+    executions = _wait(client, instance_id, "by-hand", 2)
+    assert executions[0]["executionId"] == execution_id
+    assert executions[0]["status"] == "SUCCEEDED"
+    rows = query_lake(server, instance_id, "SELECT id, qty FROM default.staging")
+    assert rows == [{"id": "m", "qty": 5}]
+
+
+def _started(data_dir: Path, instance_id: str, flow: str) -> tuple[bool, bool]:
+    """(started, finished) of the flow's only execution, from the store itself."""
+    from supplylake.store.sqlite import SqliteStore
+
+    store = SqliteStore(data_dir / "supplylake.db")
+    try:
+        executions = store.list_flow_executions(instance_id, flow, None, 1)
+    finally:
+        store.close()
+    if not executions:
+        return False, False
+    return executions[0].started, executions[0].status.value != "IN_PROGRESS"
+
+
+def test_loader_killed_mid_execution_applies_it_whole_once(tmp_path: Path) -> None:
+    with running_server(tmp_path, loader="false") as server:
+        client = server.client()
+        instance_id = _setup(client, "crash", "big")
+        rows = 200_000
+        text = "id,qty,note\n" + "".join(f"r{i},{i % 1000},n{i}\n" for i in range(rows))
+        _cp(server, instance_id, "big/a.csv", text, tmp_path)
+        log = open(tmp_path / "loader.log", "ab")  # noqa: SIM115
+        command = [sys.executable, "-m", "supplylake", "loader", "--data-dir", str(tmp_path)]
+        counts: set[int] = set()
+        killed_mid_execution = 0
+        try:
+            for delay in (0.2, 0.8, 1.5):
+                loader = subprocess.Popen(command, env=server.cli_env(), stdout=log, stderr=log)
+                deadline = time.monotonic() + 60
+                while not _started(tmp_path, instance_id, "crash")[0]:
+                    assert time.monotonic() < deadline, "the execution never started"
+                    time.sleep(0.05)
+                time.sleep(delay)
+                loader.kill()
+                loader.wait()
+                if not _started(tmp_path, instance_id, "crash")[1]:
+                    killed_mid_execution += 1
+                n = query_lake(server, instance_id, "SELECT count(*) AS n FROM default.staging")
+                counts.add(n[0]["n"])
+            loader = subprocess.Popen(command, env=server.cli_env(), stdout=log, stderr=log)
+            (execution,) = _wait(client, instance_id, "crash", 1, timeout=120)
+        finally:
+            loader.terminate()
+            loader.wait()
+            log.close()
+        assert killed_mid_execution > 0
+        assert execution["status"] == "SUCCEEDED", execution
+        assert counts <= {0, rows}
+        n = query_lake(
+            server,
+            instance_id,
+            "SELECT count(DISTINCT id) AS d, count(*) AS n FROM default.staging",
+        )
+        assert n == [{"d": rows, "n": rows}]
+
+
+def test_s3_api_buckets(
+    s3_env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in s3_env.items():
+        monkeypatch.setenv(name, value)
+    with running_server(tmp_path, buckets="s3") as server:
+        client = server.client()
+        instance_id = _setup(client, "s3-api", "orders")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=s3_env["AWS_ENDPOINT_URL_S3"],
+            region_name=s3_env["AWS_REGION"],
+            aws_access_key_id=s3_env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=s3_env["AWS_SECRET_ACCESS_KEY"],
+        )
+        bucket = f"aws-supply-chain-data-{instance_id}"
+        s3.put_object(Bucket=bucket, Key="orders/a.csv", Body=b"id,qty\ns,3\n")
+        (execution,) = _wait(client, instance_id, "s3-api", 1)
+        assert execution["status"] == "SUCCEEDED", execution
+        rows = query_lake(server, instance_id, "SELECT id, qty FROM default.staging")
+        assert rows == [{"id": "s", "qty": 3}]
