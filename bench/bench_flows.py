@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 INSTANCE = "00000000-0000-4000-8000-000000000001"
@@ -263,6 +264,74 @@ def latency(files: int, rows: int) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def incremental(files: int, rows: int) -> None:
+    """One more file into an INCREMENTAL flow whose prefix already holds ``files`` files."""
+    from supplylake.flows.buckets import FolderBuckets
+    from supplylake.flows.definition import build_flow
+    from supplylake.flows.execute import Execution, Executor
+    from supplylake.lake import Lake
+    from supplylake.schema.types import DatasetSchema, Field, FieldType
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-flows-incremental-"))
+    schema = DatasetSchema(
+        "lines",
+        (Field("id", FieldType.STRING, True), Field("qty", FieldType.INT)),
+        ("id",),
+    )
+    try:
+        lake = _lake(folder)
+        assert isinstance(lake, Lake)
+        lake.create_table(INSTANCE, "default", schema)
+        buckets = FolderBuckets(folder / "buckets")
+        buckets.ensure_bucket(BUCKET)
+        arn = f"arn:aws:scn:us-east-1:000000000000:instance/{INSTANCE}/namespaces/default/datasets/"
+        flow = build_flow(
+            {
+                "instance_id": INSTANCE,
+                "name": "lines",
+                "sources": [
+                    {
+                        "source_type": "S3",
+                        "source_name": "lines",
+                        "s3_source": {"bucket_name": BUCKET, "prefix": "lines"},
+                    }
+                ],
+                "transformation": {"transformation_type": "NONE"},
+                "target": {
+                    "target_type": "DATASET",
+                    "dataset_target": {"dataset_identifier": arn + "lines"},
+                },
+            }
+        )
+        executor = Executor(lake, buckets, lambda ref: schema, spool_dir=folder)
+        times = []
+        for n in range(files + 1):
+            # A tenth of each file's keys are new versions of the previous file's rows.
+            first = n * rows - (rows // 10 if n else 0)
+            text = "id,qty\n" + "".join(f"k{first + i},{n}\n" for i in range(rows))
+            buckets.write_object(BUCKET, f"lines/file{n:04}.csv", text.encode())
+            started = time.perf_counter()
+            outcome = executor.run(
+                Execution(
+                    flow,
+                    f"{n:08}-0000-4000-8000-000000000000",
+                    n + 1,
+                    {"kind": "object", "key": f"lines/file{n:04}.csv"},
+                )
+            )
+            times.append(time.perf_counter() - started)
+            assert outcome.succeeded, outcome.message
+            lake.maybe_maintain(INSTANCE, "default", "lines", min_snapshot_age=timedelta(0))
+        lake.close()
+        early = statistics.median(times[1:6])
+        print(
+            f"INCREMENTAL, {rows:,}-line files: file 2-6 median {early:.2f} s, "
+            f"file {files + 1} (prefix holding {files}) {times[-1]:.2f} s"
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -271,6 +340,7 @@ def main() -> None:
     parser.add_argument("--latency-rows", type=int, default=10_000)
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--incremental-files", type=int, default=0)
     parser.add_argument("--child", choices=("baseline", "flow"))
     parser.add_argument("--csv", type=Path)
     parser.add_argument("--folder", type=Path)
@@ -285,6 +355,8 @@ def main() -> None:
         large(args.rows, args.rounds)
     if not args.skip_latency:
         latency(args.latency_files, args.latency_rows)
+    if args.incremental_files:
+        incremental(args.incremental_files, args.latency_rows)
 
 
 if __name__ == "__main__":

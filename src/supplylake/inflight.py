@@ -1,8 +1,8 @@
 """A budget of request body bytes in flight: large requests wait their turn before being read.
 
 Each 1 MiB event costs several MiB while it is handled (the body, the decoded ``data``, the
-parsed records), and nothing else bounds how many are handled at once: 64 connections sending
-1 MiB events took one API process from 104 to 475 MiB. Requests declaring a body of at least
+parsed records), and nothing else bounds how many are handled at once: a few dozen connections
+sending 1 MiB events multiplied one API process's memory. Requests declaring a body of at least
 ``large`` bytes first take their Content-Length from the budget (a chunked one takes the most a
 body may be), and give it back once answered. A request that waits holds its connection, not its
 body, which stays unread in the socket: memory stays bounded, and clients see latency, not errors.

@@ -51,8 +51,8 @@ _PURGE_EVERY_SECONDS = 300.0
 #: it (Python's default: 5 ms). The store's writer waits for the GIL between the statements of a
 #: transaction while it holds the database's write gate; beside threads validating large events
 #: those waits stretched every commit, and every other process waited for them. Measured in turns
-#: with 2 workers and 1 MiB events: 155-163k records/s at 1 ms, 150k at 5 ms. One process (no
-#: other process waits for its commits) did better with the default: 105-112k against 95-102k.
+#: with 2 workers and 1 MiB events, the shorter interval gave more records/s; one process (no
+#: other process waits for its commits) did better with the default.
 _WORKER_SWITCH_INTERVAL_SECONDS = 0.001
 
 

@@ -185,7 +185,7 @@ def test_an_execution_run_again_is_not_applied_twice(executor: Executor, lake: L
     )
     assert executor.run(execution).succeeded
     again = executor.run(execution)
-    assert again.succeeded and again.already
+    assert again.succeeded and again.already and again.rows_written == 1
     assert lake.scan(INSTANCE, "default", "log").num_rows == 1
     summary = lake.table(INSTANCE, "default", "log").current_snapshot().summary  # type: ignore[union-attr]
     assert summary["supplylake.flow-execution"] == execution.execution_id
@@ -307,3 +307,38 @@ def _arrow(schema: DatasetSchema) -> pa.Schema:
     from supplylake.schema.arrow_types import arrow_schema
 
     return arrow_schema(schema)
+
+
+def test_keys_spilled_to_a_file_still_find_duplicates_and_upsert(
+    executor: Executor, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from supplylake.lake import flows_keys, flows_write
+
+    monkeypatch.setattr(flows_keys, "SPILL_ROWS", 1)
+    monkeypatch.setattr(flows_write, "CHUNK_ROWS", 2)
+    flow = _asc_flow("spill")
+    _put(executor.buckets, "spill/1.csv", "id\na\nb\nc\n")  # type: ignore[arg-type]
+    assert _run(executor, flow, kind="object", key="spill/1.csv").succeeded
+    _put(executor.buckets, "spill/2.csv", "id,description\nb,new\nd,\n")  # type: ignore[arg-type]
+    assert _run(executor, flow, kind="object", key="spill/2.csv").succeeded
+    rows = lake.scan(INSTANCE, "asc", "company").to_pylist()
+    assert sorted((r["id"], r["description"]) for r in rows) == [
+        ("a", None),
+        ("b", "new"),
+        ("c", None),
+        ("d", None),
+    ]
+    _put(executor.buckets, "spill/3.csv", "id\ne\nf\ne\n")  # type: ignore[arg-type]
+    outcome = _run(executor, flow, kind="object", key="spill/3.csv")
+    assert not outcome.succeeded and outcome.message
+    assert "id='e', in 2 rows" in outcome.message
+    assert not list(executor.spool_dir.glob("*.keys.parquet"))  # type: ignore[union-attr]
+
+
+def test_a_rewritten_file_replaces_what_it_brought(executor: Executor, lake: Lake) -> None:
+    flow = _flow(target=dataset_target("default", "log"))
+    _put(executor.buckets, "orders/a.csv", "id,qty\na,1\nb,2\n")  # type: ignore[arg-type]
+    assert _run(executor, flow, kind="object", key="orders/a.csv").succeeded
+    _put(executor.buckets, "orders/a.csv", "id,qty\na,10\n")  # type: ignore[arg-type]
+    assert _run(executor, flow, kind="object", key="orders/a.csv", rewritten=True).succeeded
+    assert [(r["id"], r["qty"]) for r in _rows(lake, "log")] == [("a", 10)]

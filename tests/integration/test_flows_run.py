@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -119,7 +120,7 @@ def test_a_copied_csv_ends_in_the_target(server: ServerHandle, tmp_path: Path) -
     rows = query_lake(server, instance_id, "SELECT id, qty FROM default.staging ORDER BY id")
     assert rows == [{"id": "a", "qty": 1}, {"id": "b", "qty": 2}]
 
-    # A file copied onto itself runs again; a second file upserts by key.
+    # A second file upserts by key.
     _cp(server, instance_id, "orders/b.csv", "id,qty\nb,20\n", tmp_path)
     _wait(client, instance_id, "copied", 2)
     rows = query_lake(server, instance_id, "SELECT id, qty FROM default.staging ORDER BY id")
@@ -130,6 +131,13 @@ def test_a_copied_csv_ends_in_the_target(server: ServerHandle, tmp_path: Path) -
     _wait(client, instance_id, "copied", 3)
     rows = query_lake(server, instance_id, "SELECT id, qty FROM default.staging ORDER BY id")
     assert rows == [{"id": "a", "qty": 1}, {"id": "b", "qty": 2}]
+
+    # A file written again runs again: the rows it brought before go.
+    _cp(server, instance_id, "orders/a.csv", "id,qty\na,7\n", tmp_path)
+    executions = _wait(client, instance_id, "copied", 4)
+    assert executions[0]["sourceInfo"]["s3Source"]["key"] == "orders/a.csv"
+    rows = query_lake(server, instance_id, "SELECT id, qty FROM default.staging ORDER BY id")
+    assert rows == [{"id": "a", "qty": 7}]
 
 
 @pytest.mark.parametrize(
@@ -186,6 +194,24 @@ def test_flows_run_queues_an_execution_by_hand(server: ServerHandle, tmp_path: P
     assert executions[0]["status"] == "SUCCEEDED"
     rows = query_lake(server, instance_id, "SELECT id, qty FROM default.staging")
     assert rows == [{"id": "m", "qty": 5}]
+    listed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "supplylake",
+            "flows",
+            "list",
+            "--instance",
+            instance_id,
+            "--data-dir",
+            str(server.data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        env={**server.cli_env(), "COLUMNS": "250"},
+        check=True,
+    ).stdout
+    assert "by-hand" in listed and execution_id in listed and "SUCCEEDED" in listed
 
 
 def _started(data_dir: Path, instance_id: str, flow: str) -> tuple[bool, bool]:
@@ -267,3 +293,82 @@ def test_s3_api_buckets(
         assert execution["status"] == "SUCCEEDED", execution
         rows = query_lake(server, instance_id, "SELECT id, qty FROM default.staging")
         assert rows == [{"id": "s", "qty": 3}]
+
+
+def _metrics(server: ServerHandle) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(server.endpoint + "/metrics") as r:
+        text: str = r.read().decode()
+    return text
+
+
+def test_a_commit_to_a_source_dataset_runs_the_flow(server: ServerHandle) -> None:
+    import json
+
+    client = server.client()
+    instance_id = active_instance(client, "datasets")
+    for name in ("partners", "staging"):
+        client.create_data_lake_dataset(
+            instanceId=instance_id, namespace="default", name=name, schema=STAGING_SCHEMA
+        )
+    client.create_data_integration_flow(
+        instanceId=instance_id,
+        name="partners-to-asc",
+        sources=[
+            {
+                "sourceType": "DATASET",
+                "sourceName": "p",
+                "datasetSource": {
+                    "datasetIdentifier": _dataset_arn(instance_id, "default", "partners")
+                },
+            }
+        ],
+        transformation={
+            "transformationType": "SQL",
+            "sqlTransformation": {
+                "query": "SELECT id, upper(note) AS description, 'SUPPLIER' AS tpartner_type,"
+                " 'G1' AS geo_id, '2024-01-01T00:00:00Z' AS eff_start_date,"
+                " '9999-12-31T00:00:00Z' AS eff_end_date FROM p WHERE qty > 0"
+            },
+        },
+        target={
+            "targetType": "DATASET",
+            "datasetTarget": {
+                "datasetIdentifier": _dataset_arn(instance_id, "asc", "trading_partner")
+            },
+        },
+    )
+    for i in range(5):
+        client.send_data_integration_event(
+            instanceId=instance_id,
+            eventType="scn.data.dataset",
+            data=json.dumps({"id": f"p{i}", "qty": i, "note": f"n{i}"}),
+            eventGroupId="partners",
+            datasetTarget={
+                "datasetIdentifier": _dataset_arn(instance_id, "default", "partners"),
+                "operationType": "APPEND",
+            },
+        )
+    deadline = time.monotonic() + 60
+    rows: list[dict[str, Any]] = []
+    while True:
+        with contextlib.suppress(AssertionError):  # no table until the flow first writes
+            rows = query_lake(
+                server,
+                instance_id,
+                "SELECT id, description, connection_id FROM asc.trading_partner ORDER BY id",
+            )
+        if len(rows) == 4:
+            break
+        assert time.monotonic() < deadline, f"the flow did not run over every event: {rows}"
+        time.sleep(0.5)
+    assert rows[0] == {"id": "p1", "description": "N1", "connection_id": "partners-to-asc"}
+    executions = client.list_data_integration_flow_executions(
+        instanceId=instance_id, flowName="partners-to-asc"
+    )["flowExecutions"]
+    assert {e["sourceInfo"]["sourceType"] for e in executions} == {"DATASET"}
+    assert "SUCCEEDED" in {e["status"] for e in executions}
+    text = _metrics(server)
+    assert 'supplylake_flow_executions_total{status="SUCCEEDED"}' in text
+    assert "supplylake_flow_rows_written_total" in text

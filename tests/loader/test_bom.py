@@ -14,6 +14,7 @@ import pytest
 from supplylake.config import Settings
 from supplylake.lake import Lake, open_lake
 from supplylake.lake.bom_write import IMPORT_JOB_PROPERTY, upsert_import
+from supplylake.loader import bom as bom_loader
 from supplylake.loader.bom import SUCCESS_MESSAGE, BomImports, connection_id
 from supplylake.loader.bom_file import BomFileError, check_file
 from supplylake.loader.jobs import Context
@@ -131,11 +132,13 @@ def _rows(lake: Lake) -> list[tuple[object, ...]]:
     return sorted(tuple(r[c] for c in cols) for r in table.to_pylist())
 
 
-@pytest.mark.parametrize("chunk", [1, 1 << 20])
+@pytest.mark.parametrize("lookup", ["key index", "every file's keys"])
 def test_an_import_upserts_by_key_in_one_snapshot_and_once_per_job(
-    lake: Lake, chunk: int, monkeypatch: pytest.MonkeyPatch
+    lake: Lake, lookup: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    chunk = 1 if lookup == "key index" else 1 << 20
     monkeypatch.setattr("supplylake.lake.bom_write.KEY_CHUNK", chunk)
+    monkeypatch.setattr("supplylake.lake.bom_write.BULK_SHARE", 10**9 if chunk == 1 else 1)
     first = _source(
         [{"id": "b", "product_id": "p", "component_product_id": f"c{i}"} for i in range(3)]
     )
@@ -177,6 +180,18 @@ def test_an_import_upserts_by_key_in_one_snapshot_and_once_per_job(
     assert again.already_committed and again.rows_written == 0
     assert len(lake.table(INST, "asc", "product_bom").snapshots()) == snapshots + 1
     assert len(_rows(lake)) == 4
+    # Rows a delete file already removed are not replaced twice.
+    third = _source(
+        [{"id": "b", "product_id": "p", "component_product_id": c} for c in ("c1", "c2")]
+    )
+    result = upsert_import(lake, INST, "asc", BOM, lambda: iter(third.to_batches()), "job-3")
+    assert (result.rows_written, result.rows_replaced) == (2, 2)
+    assert _rows(lake) == [
+        ("b", "p", "c0", 1.0),
+        ("b", "p", "c1", 1.0),
+        ("b", "p", "c2", 1.0),
+        ("b", "p", "c9", 1.0),
+    ]
 
 
 @pytest.fixture
@@ -255,3 +270,35 @@ def test_a_job_whose_commit_landed_before_its_loader_died_commits_nothing_again(
     assert store.get_bom_job(INST, "job-0").status == BomJobStatus.SUCCESS  # type: ignore[union-attr]
     assert len(lake.table(INST, "asc", "product_bom").snapshots()) == snapshots
     assert _rows(lake) == [("b", "p", "c", 1.0)]
+
+
+def test_a_fault_outside_the_file_is_tried_again_before_the_job_fails(
+    tmp_path: Path, store: Store, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    header = "id,product_id,component_product_id,component_quantity_per\n"
+    uri = _put(tmp_path, "bom/a.csv", header + "b,p,c,1\n")
+    store.create_bom_job(INST, "flaky", uri, "t1", "h", AT)
+    store.create_bom_job(INST, "broken", uri, "t2", "h", AT)
+    real = bom_loader.upsert_import
+    faults = {"flaky": 2, "broken": 99}
+
+    def faulty(*args: object, **kwargs: object) -> object:
+        job_id = str(args[5])
+        if faults[job_id] > 0:
+            faults[job_id] -= 1
+            raise OSError(5, "Input/output error")  # the warehouse's disk, say
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bom_loader, "upsert_import", faulty)
+    monkeypatch.setattr(bom_loader, "_RETRY_SECONDS", 0.0)
+    job = BomImports(_job_context(tmp_path, store, lake))
+    try:
+        for _ in range(10):
+            job.run_once()
+    finally:
+        job.close()
+    flaky, broken = store.get_bom_job(INST, "flaky"), store.get_bom_job(INST, "broken")
+    assert flaky is not None and flaky.status == BomJobStatus.SUCCESS
+    assert broken is not None and broken.status == BomJobStatus.FAILED
+    assert broken.message is not None and "OSError" in broken.message
+    assert faults["broken"] == 99 - 3

@@ -255,3 +255,40 @@ def test_partition_values_escaped_in_paths(lake: Lake) -> None:
     got = run_query(lake, INSTANCE, sql)
     assert got.to_pylist() == [{"site": s, "n": 5} for s in sorted(sites)]
     assert got == as_before(lake, sql)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "COPY (SELECT 1 AS k) TO '{ours}' (FORMAT parquet, USE_TMP_FILE false)",
+        "EXPLAIN ANALYZE COPY (SELECT 1 AS k) TO '{ours}' (FORMAT csv, USE_TMP_FILE false)",
+        "CREATE TABLE t AS FROM default.every_type; COPY t TO '{ours}' (USE_TMP_FILE false)",
+        "ATTACH '{ours}' AS db",
+        "SELECT * FROM read_parquet('{ours}') -- default.every_type",
+        "SELECT * FROM \"read_blob\"('{ours}') WHERE EXISTS (FROM default.every_type)",
+        "SELECT * FROM default.every_type, '{ours}'",
+        "SELECT * FROM query('SELECT * FROM read_parquet(''{ours}'')'), default.every_type",
+        "PREPARE p AS SELECT 1; EXECUTE p; FROM default.every_type",
+    ],
+)
+def test_the_files_of_the_tables_it_reads_are_off_limits_but_through_the_views(
+    two_instances: tuple[Lake, list[str], list[str]], template: str
+) -> None:
+    lake, ours, _theirs = two_instances
+    data = [p for p in ours if not p.endswith("-deletes.parquet")]
+    before = {p: Path(p).read_bytes() for p in ours}
+    with pytest.raises(QueryError, match="disabled"):
+        run_query(lake, INSTANCE, template.format(ours=data[0]))
+    assert {p: Path(p).read_bytes() for p in ours} == before
+
+
+def test_in_memory_work_and_harmless_table_functions_still_run(mixed: Lake) -> None:
+    got = run_query(
+        mixed,
+        INSTANCE,
+        "CREATE TABLE kept AS SELECT k FROM default.every_type WHERE site = 'clean'; "
+        "SELECT count(*) AS n, (SELECT count(*) FROM range(3)) AS r, "
+        "(SELECT count(*) FROM duckdb_views()) > 0 AS v, 'a.parquet' AS s FROM kept "
+        "WHERE k IN ('k1', 'x.csv') OR k NOT IN (SELECT 'y.json')",
+    )
+    assert got.to_pylist() == [{"n": 30, "r": 3, "v": True, "s": "a.parquet"}]

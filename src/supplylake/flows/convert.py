@@ -66,7 +66,12 @@ def to_target(
         if f.name in fill or f.name not in rows.column_names:
             continue
         column = rows.column(f.name)
-        if column.type == ARROW_TYPES[f.type] and not (f.required and column.null_count):
+        wanted = ARROW_TYPES[f.type]
+        if pa.types.is_timestamp(column.type) and column.type != wanted:
+            # Another unit or zone (a naive time is taken as UTC): no text in between.
+            naive = column.cast(pa.timestamp("us", tz=column.type.tz), safe=False)
+            column = naive.cast(wanted)
+        if column.type == wanted and not (f.required and column.null_count):
             typed[f.name] = column
     text_fields = tuple(f for f in schema.fields if f.name not in typed)
     text = rows.drop_columns(list(typed))

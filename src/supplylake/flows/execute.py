@@ -6,9 +6,9 @@ What an execution reads comes from its trigger:
   S3 source whose prefix holds it; any other S3 source is the newest file under its prefix, and
   a dataset source is its table at its latest commit. INCREMENTAL upserts the rows by the
   target's primary key (appends where it has none); REPLACE makes them the flow's rows.
-- a removed object (INCREMENTAL): the flow's rows are rebuilt from the files still under the
-  prefix, in the order they arrived (a later file's row wins its key); a file that fails to
-  run brings nothing, as it did when it arrived.
+- a removed or rewritten object (INCREMENTAL): the flow's rows are rebuilt from the files
+  under the prefix, in the order they arrived (a later file's row wins its key), so that what
+  the old file brought goes; a file that fails to run brings nothing, as when it arrived.
 - a commit to a source dataset (``{"kind": "datasets"}``): the query's result over the source
   tables becomes the flow's rows.
 - by hand (``{"kind": "manual", "key": K}``): ``K`` runs as a new object; without a key, an
@@ -27,7 +27,7 @@ saying where; anything else (the lake or a bucket unreachable) is raised for the
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,26 +36,28 @@ from typing import Any
 
 import pyarrow as pa
 
-from supplylake.flows.buckets import Buckets, ObjectInfo, bucket_name
+from supplylake.flows.buckets import Buckets, bucket_name
 from supplylake.flows.convert import ConversionError, lines_of, to_target
 from supplylake.flows.dedupe import dedupe
 from supplylake.flows.definition import (
     DatasetOptions,
     FileType,
     FlowDefinition,
-    LoadType,
-    Source,
-    SourceType,
 )
 from supplylake.flows.errors import ExecutionError
 from supplylake.flows.files import LINE_COLUMN, SourceFile, open_source_file
+from supplylake.flows.inputs import Inputs, LazyFile, Plan, Run
 from supplylake.flows.output import diagnostics_prefix, result_key, write_rows, write_table
 from supplylake.flows.rules import DatasetLookup
 from supplylake.flows.sql import run_transformation
 from supplylake.lake import Lake
-from supplylake.lake.errors import TableNotFoundError
-from supplylake.lake.flows_write import FlowWriter, Owner, WriteMode, flow_applied
-from supplylake.schema.arrow_types import arrow_schema
+from supplylake.lake.flows_write import (
+    FlowWriter,
+    Owner,
+    WriteMode,
+    committed_rows,
+    flow_applied,
+)
 from supplylake.schema.asc import ASC_NAMESPACE, CONNECTION_ID
 from supplylake.schema.types import DatasetSchema
 
@@ -133,7 +135,7 @@ class Executor:
     # -- the run -------------------------------------------------------------------------------
     def _run(self, execution: Execution, counts: _Counts, bucket: str, diagnostics: str) -> Outcome:
         flow = execution.flow
-        plan = self._inputs(execution)
+        plan = Inputs(self.lake, self.buckets, self.datasets).plan(execution)
         if flow.target.s3 is not None:
             return self._to_s3(execution, plan, counts)
         assert flow.target.dataset is not None
@@ -145,7 +147,10 @@ class Executor:
             flow.instance_id, ref.namespace, schema, create=ref.namespace == ASC_NAMESPACE
         )
         if flow_applied(table, flow.name, execution.seq):
-            return Outcome(True, None, committed=(ref.namespace, ref.name), already=True)
+            written = committed_rows(table, execution.execution_id)
+            return Outcome(
+                True, None, 0, written, committed=(ref.namespace, ref.name), already=True
+            )
         options = flow.target.dataset.options or DatasetOptions()
         shared = ref.namespace == ASC_NAMESPACE
         owner = Owner(CONNECTION_ID, flow.name) if shared else None
@@ -228,107 +233,38 @@ class Executor:
             already=result.already,
         )
 
-    def _to_s3(self, execution: Execution, plan: _Plan, counts: _Counts) -> Outcome:
+    def _to_s3(self, execution: Execution, plan: Plan, counts: _Counts) -> Outcome:
         target = execution.flow.target.s3
         assert target is not None
         file_type = target.file_type or FileType.CSV
         key = result_key(target.prefix, execution.flow.name, execution.execution_id, file_type)
-        schema: pa.Schema | None = None
-        batches: list[pa.RecordBatch] = []
-        for run in plan.runs:
-            result = self._result(run, execution.flow, counts)
-            schema = pa.schema([f for f in result.schema if f.name != LINE_COLUMN])
-            names = schema.names
-            batches += [b.select(names) for b in result]
-        if schema is None:
+        if not plan.runs:
             raise ExecutionError("There is no source file to run.")
+        first = self._result(plan.runs[0], execution.flow, counts)
+        schema = pa.schema([f for f in first.schema if f.name != LINE_COLUMN])
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            # One result open at a time: the rows stream from the files to the spooled output.
+            for n, run in enumerate(plan.runs):
+                result = first if n == 0 else self._result(run, execution.flow, counts)
+                for batch in result:
+                    yield batch.select(schema.names)
+
         written = write_rows(
-            self.buckets, target.bucket_name, key, schema, batches, file_type, self.spool_dir
+            self.buckets, target.bucket_name, key, schema, batches(), file_type, self.spool_dir
         )
         return Outcome(True, None, counts.read, written)
 
-    # -- inputs ----------------------------------------------------------------------------------
-    def _inputs(self, execution: Execution) -> _Plan:
-        flow = execution.flow
-        trigger = execution.trigger
-        kind = trigger.get("kind")
-        s3_sources = [s for s in flow.sources if s.s3 is not None]
-        load_type = _load_type(flow)
-        key = trigger.get("key")
-        if kind == "datasets" or (kind == "manual" and not s3_sources):
-            return _Plan(WriteMode.REPLACE, [_Run(self._others(flow, None))], rebuild=False)
-        if not s3_sources:
-            raise ExecutionError("The flow has no S3 source to read an object from.")
-        if kind in ("object", "manual") and key:
-            source = _source_of(flow, str(key))
-            obj = self._object(source, str(key))
-            mode = WriteMode.REPLACE if load_type is LoadType.REPLACE else WriteMode.UPSERT
-            return _Plan(mode, [_Run(self._others(flow, source), source, obj)])
-        source = s3_sources[0]
-        objects = self._listed(source)
-        if load_type is LoadType.REPLACE:
-            if kind == "removed":
-                return _Plan(WriteMode.APPEND, [])
-            if not objects:
-                raise ExecutionError(f"There is no file under {self._prefix_uri(source)}.")
-            return _Plan(WriteMode.REPLACE, [_Run(self._others(flow, source), source, objects[-1])])
-        others = self._others(flow, source)
-        runs = [_Run(others, source, obj) for obj in objects]
-        return _Plan(WriteMode.REPLACE, runs, rebuild=True)
-
-    def _others(self, flow: FlowDefinition, running: Source | None) -> dict[str, Any]:
-        """The tables of the sources other than the one a file runs against."""
-        tables: dict[str, Any] = {}
-        for source in flow.sources:
-            if running is not None and source.source_name == running.source_name:
-                continue
-            if source.dataset is not None:
-                ref = source.dataset.ref
-                schema = self.datasets(ref)
-                if schema is None:
-                    raise ExecutionError(f"The source dataset {ref} no longer exists.")
-                try:
-                    tables[source.source_name] = self.lake.scan(
-                        flow.instance_id, ref.namespace, ref.name
-                    )
-                except TableNotFoundError:
-                    tables[source.source_name] = arrow_schema(schema).empty_table()
-            elif source.s3 is not None:
-                objects = self._listed(source)
-                if not objects:
-                    raise ExecutionError(
-                        f"Source {source.source_name} has no file yet under "
-                        f"{self._prefix_uri(source)}."
-                    )
-                tables[source.source_name] = _Lazy(objects[-1], source)
-        return tables
-
-    def _listed(self, source: Source) -> list[ObjectInfo]:
-        assert source.s3 is not None
-        listed = self.buckets.list_objects(source.s3.bucket_name, source.s3.key_prefix)
-        return sorted(listed, key=lambda o: (o.mtime_ns, o.key))
-
-    def _object(self, source: Source, key: str) -> ObjectInfo:
-        assert source.s3 is not None
-        for obj in self.buckets.list_objects(source.s3.bucket_name, key):
-            if obj.key == key:
-                return obj
-        raise ExecutionError(f"{self.buckets.uri(source.s3.bucket_name, key)} does not exist.")
-
-    def _prefix_uri(self, source: Source) -> str:
-        assert source.s3 is not None
-        return self.buckets.uri(source.s3.bucket_name, source.s3.key_prefix)
-
     # -- one run of the transformation -----------------------------------------------------------
-    def _result(self, run: _Run, flow: FlowDefinition, counts: _Counts) -> pa.RecordBatchReader:
+    def _result(self, run: Run, flow: FlowDefinition, counts: _Counts) -> pa.RecordBatchReader:
         sources: dict[str, Any] = {}
         stack = contextlib.ExitStack()
         try:
             for name, value in run.tables.items():
-                is_file = isinstance(value, _Lazy)
+                is_file = isinstance(value, LazyFile)
                 sources[name] = self._open(value, stack).reader() if is_file else value
             if run.source is not None and run.obj is not None:
-                opened = self._open(_Lazy(run.obj, run.source), stack)
+                opened = self._open(LazyFile(run.obj, run.source), stack)
                 sources[run.source.source_name] = _counted(opened.reader(lines=True), counts)
             result = run_transformation(
                 flow.transformation,
@@ -341,7 +277,7 @@ class Executor:
             raise
         return pa.RecordBatchReader.from_batches(result.schema, _closing(result, stack))
 
-    def _open(self, lazy: _Lazy, stack: contextlib.ExitStack) -> SourceFile:
+    def _open(self, lazy: LazyFile, stack: contextlib.ExitStack) -> SourceFile:
         s3 = lazy.source.s3
         assert s3 is not None
         stream = stack.enter_context(self.buckets.open_object(s3.bucket_name, lazy.obj.key))
@@ -351,7 +287,7 @@ class Executor:
 
     def _converted(
         self,
-        run: _Run,
+        run: Run,
         flow: FlowDefinition,
         schema: DatasetSchema,
         fill: Mapping[str, str] | None,
@@ -402,53 +338,6 @@ class Executor:
         write_table(
             self.buckets, bucket_name(flow.instance_id), f"{diagnostics}rejected-rows.csv", text
         )
-
-
-@dataclass(frozen=True)
-class _Lazy:
-    """A source file not opened yet."""
-
-    obj: ObjectInfo
-    source: Source
-
-
-@dataclass(frozen=True)
-class _Run:
-    """One run of the transformation: the other sources' tables, and the file it runs on."""
-
-    tables: Mapping[str, Any]
-    source: Source | None = None
-    obj: ObjectInfo | None = None
-
-
-@dataclass(frozen=True)
-class _Plan:
-    mode: WriteMode
-    runs: Sequence[_Run]
-    #: The flow's rows are rebuilt from several files: a failing one is skipped.
-    rebuild: bool = False
-
-
-def _load_type(flow: FlowDefinition) -> LoadType:
-    target = flow.target.dataset
-    if target is None or target.options is None:
-        return LoadType.INCREMENTAL
-    return target.options.effective_load_type
-
-
-def _source_of(flow: FlowDefinition, key: str) -> Source:
-    """The S3 source whose prefix holds ``key`` (the longest prefix, if several do)."""
-    best: Source | None = None
-    for source in flow.sources:
-        if source.source_type is not SourceType.S3 or source.s3 is None:
-            continue
-        if key.startswith(source.s3.key_prefix) and (
-            best is None or best.s3 is None or len(source.s3.key_prefix) > len(best.s3.key_prefix)
-        ):
-            best = source
-    if best is None:
-        raise ExecutionError(f"{key} is under the prefix of none of the flow's S3 sources.")
-    return best
 
 
 def _counted(reader: pa.RecordBatchReader, counts: _Counts) -> pa.RecordBatchReader:

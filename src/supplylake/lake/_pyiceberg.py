@@ -146,8 +146,8 @@ def split_by_partition(
 class CopyOnceTransaction(Transaction):
     """pyiceberg's transaction, copying the table metadata once per change, not once per read.
 
-    `Transaction.table_metadata` deep-copies the metadata on every access: about 20 times per
-    commit, milliseconds each for a wide table, most of a row-level commit's time. The copy
+    `Transaction.table_metadata` deep-copies the metadata on every access, many times per
+    commit, which for a wide table is most of a row-level commit's time. The copy
     only changes when an update is staged or the table is refreshed; nothing here mutates it.
     """
 

@@ -20,15 +20,12 @@ events' position behind in an expired snapshot.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,6 +41,7 @@ from supplylake.lake import read
 from supplylake.lake._pyiceberg import CopyOnceTransaction, write_data_files
 from supplylake.lake.commits import RowLevelCommit
 from supplylake.lake.deletes import deleted_positions, write_position_deletes
+from supplylake.lake.flows_keys import Duplicates, StagedKeys
 from supplylake.lake.keys import match_columns
 from supplylake.lake.layout import POSITION_PROPERTY, arrow_schema, conform
 from supplylake.lake.live import Partition, live_files
@@ -58,9 +56,7 @@ FLOW_PROPERTY = "supplylake.flow"
 _SEQ_PREFIX = "supplylake.flow-seq."
 
 #: Rows gathered before they are written as data files.
-CHUNK_ROWS = 1 << 20
-#: Past this many rows, an execution's keys are spilled to a file.
-SPILL_ROWS = 1 << 20
+CHUNK_ROWS = 1 << 19
 
 
 class WriteMode(StrEnum):
@@ -93,6 +89,15 @@ def flow_applied(table: Table, flow: str, seq: int) -> bool:
     return recorded is not None and int(recorded) >= seq
 
 
+def committed_rows(table: Table, execution_id: str) -> int:
+    """The rows the execution's commit added, while its snapshot is kept (else 0)."""
+    for snapshot in table.snapshots():
+        summary = snapshot.summary
+        if summary is not None and summary.get(EXECUTION_PROPERTY) == execution_id:
+            return int(summary.get("added-records") or 0)
+    return 0
+
+
 @dataclass
 class _Plan:
     removed: list[DataFile] = field(default_factory=list)
@@ -101,99 +106,6 @@ class _Plan:
     @property
     def rows(self) -> int:
         return sum(len(p) for _, _, hits in self.deletes.values() for p in hits.values())
-
-
-@dataclass(frozen=True)
-class Duplicates:
-    """Primary keys found more than once: how many, and the first with its count."""
-
-    keys: int
-    first: dict[str, Any]
-    rows: int
-
-
-class _Keys:
-    """The match columns of the rows staged: in memory, spilled to a Parquet file when many.
-
-    They serve to find the live rows an upsert replaces and duplicate keys; an execution of
-    millions of rows must not hold them all in memory, so past ``SPILL_ROWS`` they go to a file
-    that DuckDB groups out of core.
-    """
-
-    def __init__(
-        self, columns: Sequence[str], primary_keys: Sequence[str], spool_dir: Path | None
-    ) -> None:
-        self.columns = list(columns)
-        self.primary_keys = list(primary_keys)
-        self.spool_dir = spool_dir
-        self._memory: list[pa.Table] = []
-        self._rows = 0
-        self._path: Path | None = None
-        self._writer: pq.ParquetWriter | None = None
-
-    def add(self, rows: pa.Table) -> None:
-        keys = rows.select(self.columns)
-        self._rows += keys.num_rows
-        if self._path is None and self._rows <= SPILL_ROWS:
-            self._memory.append(keys)
-            return
-        if self._path is None:
-            handle, name = tempfile.mkstemp(suffix=".keys.parquet", dir=self.spool_dir)
-            os.close(handle)
-            self._path = Path(name)
-            self._writer = pq.ParquetWriter(self._path, keys.schema, compression="lz4")
-            for held in self._memory:
-                self._writer.write_table(held)
-            self._memory = []
-        assert self._writer is not None, "keys are added before they are read"
-        self._writer.write_table(keys)
-
-    def table(self) -> pa.Table:
-        self._finish()
-        if self._path is not None:
-            return pq.read_table(self._path)
-        if not self._memory:
-            return pa.table({c: pa.array([], pa.string()) for c in self.columns})
-        return pa.concat_tables(self._memory)
-
-    def duplicates(self) -> Duplicates | None:
-        if self._rows < 2:
-            return None
-        import duckdb
-
-        self._finish()
-        names = ", ".join(f'"{c}"' for c in self.primary_keys)
-        con = duckdb.connect(config={"memory_limit": "256MB"})
-        try:
-            if self.spool_dir is not None:
-                con.execute("SET temp_directory = ?", [str(self.spool_dir)])
-            if self._path is not None:
-                source = f"read_parquet('{self._path}')"
-            else:
-                con.register("staged_keys", self.table())
-                source = "staged_keys"
-            found = con.execute(
-                f"SELECT {names}, count(*) AS n, count(*) OVER () AS keys FROM {source} "
-                f"GROUP BY {names} HAVING count(*) > 1 LIMIT 1"
-            ).fetchone()
-        finally:
-            con.close()
-        if found is None:
-            return None
-        first = dict(zip(self.primary_keys, found[: len(self.primary_keys)], strict=True))
-        return Duplicates(int(found[-1]), first, int(found[-2]))
-
-    def _finish(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-
-    def close(self) -> None:
-        self._finish()
-        if self._path is not None:
-            self._path.unlink(missing_ok=True)
-            self._path = None
-        self._memory = []
 
 
 class FlowWriter:
@@ -231,7 +143,7 @@ class FlowWriter:
         self._staged: list[DataFile] = []
         self._pool: ThreadPoolExecutor | None = None
         self._writing: Future[list[DataFile]] | None = None
-        self._keys = _Keys(
+        self._keys = StagedKeys(
             match_columns(schema) if schema.primary_keys else [], schema.primary_keys, spool_dir
         )
 

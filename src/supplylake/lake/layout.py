@@ -44,7 +44,7 @@ TABLE_PROPERTIES: dict[str, str] = {
     "commit.retry.num-retries": "0",
     "commit.retry.min-wait-ms": "50",
     "commit.retry.max-wait-ms": "5000",
-    # One metadata file per commit otherwise piles up (900 files after 300 commits).
+    # One metadata file per commit otherwise piles up without bound.
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "10",
     "commit.manifest-merge.enabled": "true",

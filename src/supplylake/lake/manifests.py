@@ -2,10 +2,10 @@
 
 Every commit of the loader finds the live files of the table (to locate the rows an UPSERT
 replaces), and so does every look at whether compaction is due and every snapshot expiry. Each
-read opens every manifest of the snapshot (Avro, deflated): 18% of a busy loader's time. Manifest
-lists and manifests are immutable once written (a change writes new ones under new names), so
-what they hold is cached by path, least recently used first out, up to a number of file
-entries. Callers must not change what they get.
+read opens every manifest of the snapshot (Avro, deflated): a large share of a busy loader's
+time. Manifest lists and manifests are immutable once written (a change writes new ones under new
+names), so what they hold is cached by path, least recently used first out, up to a number of
+file entries. Callers must not change what they get.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Files without deletes are read by pyiceberg's ArrowScan as they are. A file with position deletes
 is read whole and its deleted rows dropped with one bitmap filter: pyiceberg instead builds a
-Python range per batch and copies every column with `take`, which made a 1M-row table with a few
-percent of its rows deleted read 1.7 times slower than the same table without deletes.
+Python range per batch and copies every column with `take`, which made a large table with a few
+percent of its rows deleted read markedly slower than the same table without deletes.
 """
 
 from __future__ import annotations

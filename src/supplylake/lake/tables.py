@@ -273,7 +273,7 @@ class Lake:
         fifth of the rows deleted (see `compact.needs_compaction`).
 
         Every retained snapshot slows each commit (pyiceberg copies the metadata many times per
-        commit: 30 ms at first, 390 ms after 300 commits); with these defaults it stays ~70 ms.
+        commit); with these defaults commit time stays flat (docs/performance.md).
         Snapshots younger than `min_snapshot_age` stay, so that scans in flight keep their files.
 
         With `exclusive`, the table's other writers are kept out (`exclusive()` is entered) for

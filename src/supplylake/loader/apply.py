@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from supplylake import metrics
 from supplylake.lake import Lake
-from supplylake.lake.errors import CommitConflictError
+from supplylake.lake.errors import CommitConflictError, TableNotFoundError
 from supplylake.lake.fold import Change
 from supplylake.schema.arrow import json_to_arrow, records_to_arrow
 from supplylake.schema.asc import ASC_NAMESPACE, CONNECTION_ID, asc_datasets
@@ -80,15 +80,21 @@ def apply_dataset_batch(
         msg = f"Instance {ref.instance_id} was deleted after the event was accepted; nothing was loaded."
         return BatchResult([Outcome(e.position, FAILED, msg) for e in events])
     schema, since = _schema(store, ref)
+    deleted = (
+        f"Dataset {where} was deleted after the event was accepted; nothing was loaded. "
+        "Create the dataset again and resend the event."
+    )
     if schema is None:
-        msg = (
-            f"Dataset {where} was deleted after the event was accepted; nothing was loaded. "
-            "Create the dataset again and resend the event."
-        )
-        return BatchResult([Outcome(e.position, FAILED, msg) for e in events])
+        return BatchResult([Outcome(e.position, FAILED, deleted) for e in events])
     # asc tables are made on first use; a custom dataset's table is made with the dataset.
     create = ref.namespace == ASC_NAMESPACE
-    table = lake.open_table(ref.instance_id, ref.namespace, schema, create=create)
+    try:
+        table = lake.open_table(ref.instance_id, ref.namespace, schema, create=create)
+    except TableNotFoundError:
+        # The dataset may have been deleted (its table dropped) since its schema was read.
+        if _schema(store, ref)[0] is not None:
+            raise
+        return BatchResult([Outcome(e.position, FAILED, deleted) for e in events])
     done = lake.position_of(table)
     outcomes = [Outcome(e.position, SUCCEEDED) for e in events if e.position <= done]
     fresh = [e for e in events if e.position > done]

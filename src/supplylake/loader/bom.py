@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from supplylake import metrics
 from supplylake.flows.buckets import Buckets, buckets_for
 from supplylake.flows.errors import ExecutionError
-from supplylake.lake.bom_write import upsert_import
+from supplylake.lake.bom_write import import_committed, upsert_import
 from supplylake.loader.bom_file import (
     BomFileError,
     CheckedFile,
@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 BOM_DATASET = "product_bom"
 #: The message of a job that succeeded, as AWS words it.
 SUCCESS_MESSAGE = "Import job completed successfully."
+#: Runs of a job that fail for reasons other than its file, before the job fails.
+_ATTEMPTS = 3
+_RETRY_SECONDS = 1.0
 #: Finished jobs past their retention are looked for this often.
 _EXPIRE_EVERY_SECONDS = 60.0
 
@@ -61,6 +64,8 @@ class BomImports:
         self.leases = leases if leases is not None else ctx.store.open_leases(owner_name() + ":bom")
         self._buckets: Buckets | None = None
         self._expired_at = 0.0
+        #: Jobs whose runs failed for reasons other than their file: how many times.
+        self._failures: dict[str, int] = {}
         if ctx.settings.data_dir.is_dir():
             remove_dead_spills(ctx.settings.data_dir)
 
@@ -110,14 +115,31 @@ class BomImports:
             log.warning("lost the lease of %s; its next holder runs %s", lease, job.job_id)
             return
         except Exception as e:
-            log.exception("bill-of-materials import %s failed", job.job_id)
-            status = BomJobStatus.FAILED
-            message = (
-                f"The import could not be written to the data lake ({type(e).__name__}); "
-                "nothing was imported. Create the job again."
-            )
+            # Not the file's fault (the store, the lake's storage): tried again a few times,
+            # as the job is whole or not there at all, before it fails.
+            failures = self._failures[job.job_id] = self._failures.get(job.job_id, 0) + 1
+            log.exception("bill-of-materials import %s failed (%d)", job.job_id, failures)
+            if failures < _ATTEMPTS:
+                time.sleep(_RETRY_SECONDS)
+                return
+            if self._landed(job):  # its commit went through before the error
+                status, message = BomJobStatus.SUCCESS, SUCCESS_MESSAGE
+            else:
+                status = BomJobStatus.FAILED
+                message = (
+                    f"The import could not be written to the data lake ({type(e).__name__}); "
+                    "nothing was imported. Create the job again."
+                )
+        self._failures.pop(job.job_id, None)
         store.finish_bom_job(job.job_id, status, message, datetime.now(UTC))
         metrics.BOM_JOBS_FINISHED.labels(status.value).inc()
+
+    def _landed(self, job: BomJob) -> bool:
+        try:
+            table = self.ctx.lake.table(job.instance_id, ASC_NAMESPACE, BOM_DATASET)
+        except Exception:
+            return False
+        return import_committed(table, job.job_id)
 
     def _import(self, job: BomJob, lease: str) -> str:
         ctx = self.ctx
@@ -159,6 +181,7 @@ class BomImports:
                 schema,
                 checked.batches,
                 job.job_id,
+                keys=checked.keys,
                 exclusive=exclusive,
             )
         finally:

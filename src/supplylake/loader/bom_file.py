@@ -25,6 +25,7 @@ import pyarrow.ipc as ipc
 
 from supplylake.flows.definition import FileType
 from supplylake.flows.files import BATCH_ROWS, FileBatch, open_source_file
+from supplylake.lake.keys import match_columns
 from supplylake.schema.arrow_types import arrow_schema
 from supplylake.schema.asc import CONNECTION_ID
 from supplylake.schema.errors import SHOWN_FAILURES, CellFailure, TableError, show_name
@@ -51,6 +52,8 @@ class CheckedFile:
 
     path: Path
     rows: int
+    #: The match columns (``lake.keys.match_columns``) of every row, in file order.
+    keys: pa.Table
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         # Read, not mapped: mapped pages would count against the process as it reads.
@@ -109,6 +112,8 @@ def check_file(
         shown: list[CellFailure] = []
         count = 0
         rows = 0
+        key_columns = match_columns(schema)
+        keys: list[pa.Table] = []
         spill = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, or by the caller
             dir=spill_dir, prefix=f"{SPILL_PREFIX}{os.getpid()}-", suffix=".arrow", delete=False
         )
@@ -125,6 +130,7 @@ def check_file(
                     rows += converted.num_rows
                     if not count:  # once the file is known bad, nothing more is kept
                         writer.write_table(converted)
+                        keys.append(converted.select(key_columns))
             if count:
                 raise BomFileError(_summary(uri, shown, count))
             if rows == 0:
@@ -132,7 +138,7 @@ def check_file(
         except BaseException:
             path.unlink(missing_ok=True)
             raise
-    return CheckedFile(path, rows)
+    return CheckedFile(path, rows, pa.concat_tables(keys).combine_chunks())
 
 
 def _convert(

@@ -100,7 +100,8 @@ class FlowRunner:
         self.leases: Leases = ctx.store.open_leases(owner_name() + ":flows")
         self._held: set[str] = set()
         self._flows: dict[tuple[str, str], _Watched] = {}
-        self._attempts: dict[str, int] = {}
+        #: Executions a fault kept from ending: tries so far, and when to try again.
+        self._attempts: dict[str, tuple[int, float]] = {}
         self._expired_at = 0.0
 
     def close(self) -> None:
@@ -210,11 +211,10 @@ class FlowRunner:
                 watcher.known = dict(mine)  # another loader may have queued meanwhile
             changes = watcher.poll()
             for obj in changes.put:
-                self._queue(
-                    stored,
-                    _s3_info(source, obj.key),
-                    {"kind": "object", "key": obj.key, "version": obj.version},
-                )
+                trigger: dict[str, Any] = {"kind": "object", "key": obj.key, "version": obj.version}
+                if obj.key in mine:
+                    trigger["rewritten"] = True
+                self._queue(stored, _s3_info(source, obj.key), trigger)
             for key in changes.removed:
                 if incremental:
                     self._queue(stored, _s3_info(source, key), {"kind": "removed", "key": key})
@@ -279,14 +279,18 @@ class FlowRunner:
     # -- one execution -------------------------------------------------------------------------
     def _run(self, flow: FlowDefinition, execution: FlowExecution) -> bool:
         """Run an execution and record its outcome; False if a fault kept it from ending."""
+        tries, retry_at = self._attempts.get(execution.execution_id, (0, 0.0))
+        if time.monotonic() < retry_at:
+            return False
         self.store.start_flow_execution(execution.execution_id, datetime.now(UTC))
         started = time.monotonic()
         request = Execution(flow, execution.execution_id, execution.seq, execution.trigger)
         try:
             outcome = self.executor.run(request)
         except Exception as exc:
-            tries = self._attempts.get(execution.execution_id, 0) + 1
-            self._attempts[execution.execution_id] = tries
+            tries += 1
+            backoff = min(2.0**tries, 60.0)
+            self._attempts[execution.execution_id] = (tries, time.monotonic() + backoff)
             if tries < ATTEMPTS:
                 log.warning(
                     "flow %s execution %s: %s (try %d of %d)",

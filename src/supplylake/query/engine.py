@@ -6,8 +6,9 @@ becomes a view of that name over the table's current snapshot (see `views`); oth
 never opened.
 
 The query runs in a throwaway in-memory DuckDB. Once the views exist, file system access is
-disabled (but for the very files the views read) and the configuration locked, so SQL can read
-the instance's tables and nothing else: no other file, no extension, no network.
+disabled (but for the very files the views read) and the configuration locked, and SQL that would
+reach those files other than through the views is refused (see `guard`): SQL can read the
+instance's tables and nothing else: no other file, no extension, no network.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from supplylake.query.guard import Refused, check
 from supplylake.query.names import qualified_names, quote_dotted_keywords, tokenize
 from supplylake.query.tables import Tables
 from supplylake.query.views import View, ident, text
@@ -42,10 +44,11 @@ def run_query(tables: Tables, instance_id: str, sql: str) -> pa.Table:
             setup.append(f"SET allowed_paths = [{', '.join(text(p) for p in allowed)}]")
         setup += ["SET enable_external_access = false", "SET lock_configuration = true"]
         con.execute(";\n".join(setup))
+        check(con, statement, tokens)
         relation = con.sql(statement)
         result: pa.Table = relation.to_arrow_table() if relation is not None else pa.table({})
         return result
-    except duckdb.Error as e:
+    except (duckdb.Error, Refused) as e:
         raise QueryError(str(e)) from e
     finally:
         con.close()

@@ -174,8 +174,8 @@ def _struct_to_arrow(
     convert (then the column-by-column path says which).
 
     pyarrow converts a list of dicts to a struct array with the same rules as each column on its
-    own (missing keys are null, keys not in the struct are not read), four to five times faster
-    than picking each field's values out in Python. Timestamps come out as strings and are
+    own (missing keys are null, keys not in the struct are not read), and much faster than
+    picking each field's values out in Python. Timestamps come out as strings and are
     checked and converted as a column, as on the other path, and so are numeric fields the first
     record gives as strings (numbers sent as text).
     """

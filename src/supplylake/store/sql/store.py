@@ -16,8 +16,8 @@ from typing import Any, Generic, TypeVar
 from supplylake.states import BomJobStatus, FlowExecutionStatus
 from supplylake.store.base import (
     AccessKey,
-    BomJob,
     AppendResult,
+    BomJob,
     Dataset,
     DatasetRef,
     Event,
