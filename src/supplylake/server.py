@@ -29,11 +29,10 @@ from starlette.applications import Starlette
 from supplylake.app import create_app
 from supplylake.config import Settings
 from supplylake.inflight import BodyBudget
-from supplylake.loader.main import loader_children
 from supplylake.process.asgi import api_process, reuse_port_socket, serve
 from supplylake.process.metrics_file import show_loader_metrics
 from supplylake.process.signals import noted
-from supplylake.process.supervisor import Supervisor
+from supplylake.process.supervisor import Child, Supervisor
 from supplylake.service import events, instances
 from supplylake.service.context import Services
 from supplylake.service.keys import Bootstrap, ensure_root_key
@@ -122,7 +121,7 @@ def assemble(settings: Settings) -> Assembled:
         instances.resume_transitions(services)
         loops.append(asyncio.get_running_loop().create_task(_purge_loop(services)))
         if settings.loader:
-            loaders = Supervisor(loader_children(settings))
+            loaders = Supervisor(_loader_children(settings))
             loaders.start()
             children.append(loaders)
 
@@ -188,9 +187,16 @@ def run_workers(settings: Settings) -> None:
         raise PortUnavailable(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
     children = [api_process(settings) for _ in range(settings.workers)]
     if settings.loader:
-        children += loader_children(settings)
+        children += _loader_children(settings)
     try:
         with noted() as received:
             Supervisor(children).run(lambda: bool(received))
     finally:
         held.close()
+
+
+def _loader_children(settings: Settings) -> list[Child]:
+    # Imported here: the loader's jobs pull in pyiceberg, which an API process should not load.
+    from supplylake.loader.main import loader_children
+
+    return loader_children(settings)

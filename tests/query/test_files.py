@@ -269,6 +269,8 @@ def test_partition_values_escaped_in_paths(lake: Lake) -> None:
         "SELECT * FROM default.every_type, '{ours}'",
         "SELECT * FROM query('SELECT * FROM read_parquet(''{ours}'')'), default.every_type",
         "PREPARE p AS SELECT 1; EXECUTE p; FROM default.every_type",
+        "EXPLAIN (ANALYZE, FORMAT json) COPY (FROM default.every_type) TO '{ours}' (USE_TMP_FILE 0)",
+        "SUMMARIZE '{ours}'; FROM default.every_type",
     ],
 )
 def test_the_files_of_the_tables_it_reads_are_off_limits_but_through_the_views(

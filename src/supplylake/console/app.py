@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from supplylake.console import bom, charts, datasets, events, signin, sql
+from supplylake.console import bom, charts, datasets, events, flows, signin, sql
 from supplylake.console.access import call
 from supplylake.console.web import STATIC, Console, SecurityHeaders, Viewer, base_path
 from supplylake.service.context import Services
@@ -30,6 +30,7 @@ def console_app(services: Services) -> Starlette:
         **sql.routes(console),
         **charts.routes(console),
         **bom.routes(console),
+        **flows.routes(console),
     }
 
     async def home(request: Request, viewer: Viewer) -> Response:
@@ -74,6 +75,9 @@ def console_app(services: Services) -> Starlette:
         Route(f"{inst}/charts", h["charts"]),
         Route(f"{inst}/metrics.json", h["metrics_json"]),
         Route(f"{inst}/bom-jobs", h["bom_jobs"]),
+        Route(f"{inst}/flows", h["flows"]),
+        Route(f"{inst}/flows/{{name}}", h["flow"]),
+        Route(f"{inst}/flows/{{name}}/executions.json", h["flow_json"]),
         Mount("/static", StaticFiles(directory=STATIC)),
     ]
     return Starlette(
