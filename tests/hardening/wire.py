@@ -26,9 +26,6 @@ from botocore.credentials import Credentials
 from supplylake.testing import ServerHandle
 
 SERVICE = "scn"
-#: The status and code of the one 5xx that is not a defect: a modelled operation not built yet.
-NOT_IMPLEMENTED = (501, "NotImplementedException")
-
 #: What uvicorn answers (400, plain text) to a request it cannot parse as HTTP/1.1, or whose request
 #: line is longer than its parser takes (about 64 KiB): the application never sees it.
 PROTOCOL_REFUSAL = b"Invalid HTTP request received."
@@ -157,10 +154,9 @@ def aws_error(answer: Answer) -> tuple[str, str]:
 
 
 def assert_refused(answer: Answer, status: int | None = None, code: str | None = None) -> str:
-    """The answer is a 4xx AWS error (or the 501 of an unimplemented operation); its code."""
+    """The answer is a 4xx AWS error; its code."""
     got, _ = aws_error(answer)
-    is_client_error = 400 <= answer.status < 500
-    assert is_client_error or (answer.status, got) == NOT_IMPLEMENTED, (answer.status, got, answer)
+    assert 400 <= answer.status < 500, (answer.status, got, answer)
     if status is not None:
         assert answer.status == status, (answer.status, got, answer.body[:300])
     if code is not None:

@@ -5,7 +5,8 @@
 //
 // 1. AWS.SupplyChain, as the SDK ships it (SendDataIntegrationEvent and the bill-of-materials
 //    operations): every SendDataIntegrationEvent example the SDK ships, sent to <instanceId>;
-//    a bill-of-materials call, which supplylake does not implement yet, must fail cleanly.
+//    the SDK's CreateBillOfMaterialsImportJob example, its file in the instance's bucket (the
+//    Python test puts it there), then GetBillOfMaterialsImportJob until the job has ended.
 // 2. The same SDK built from the full service model (AWS.Service with apiConfig): its own
 //    serializer, signer and parser through the control plane.
 // Prints one JSON object: what each call answered, for the Python test to check.
@@ -22,9 +23,9 @@ const config = {
   maxRetries: 0,
 };
 
-function examples() {
+function examples(operation) {
   const file = require.resolve("aws-sdk/apis/supplychain-2024-01-01.examples.json");
-  return JSON.parse(fs.readFileSync(file, "utf8")).examples.SendDataIntegrationEvent;
+  return JSON.parse(fs.readFileSync(file, "utf8")).examples[operation];
 }
 
 async function failure(promise) {
@@ -39,15 +40,25 @@ async function failure(promise) {
 async function shipped() {
   const scn = new AWS.SupplyChain(config);
   const sent = [];
-  for (const example of examples()) {
+  for (const example of examples("SendDataIntegrationEvent")) {
     const input = { ...example.input, instanceId };
     const answer = await scn.sendDataIntegrationEvent(input).promise();
     sent.push({ title: example.title, eventType: input.eventType, eventId: answer.eventId });
   }
-  const bom = await failure(
-    scn.getBillOfMaterialsImportJob({ instanceId, jobId: "f79b359b-1515-4436-a3bf-bae7b33e47b4" }).promise()
-  );
-  return { sent, bom };
+  return { sent, bom: await billOfMaterials(scn) };
+}
+
+async function billOfMaterials(scn) {
+  // The example's file, in the instance's bucket: supplylake reads BOM files from there only.
+  const input = { ...examples("CreateBillOfMaterialsImportJob")[0].input, instanceId };
+  input.s3uri = input.s3uri.replace(/^s3:\/\/[^/]+\//, `s3://aws-supply-chain-data-${instanceId}/`);
+  const created = await scn.createBillOfMaterialsImportJob(input).promise();
+  let job = (await scn.getBillOfMaterialsImportJob({ instanceId, jobId: created.jobId }).promise()).job;
+  for (let i = 0; i < 600 && !["SUCCESS", "FAILED"].includes(job.status); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    job = (await scn.getBillOfMaterialsImportJob({ instanceId, jobId: created.jobId }).promise()).job;
+  }
+  return { s3uri: input.s3uri, jobId: created.jobId, job };
 }
 
 async function fullModel() {

@@ -22,6 +22,13 @@ from tests.examples.replay import wait_until
 from tests.integration.helpers import active_instance
 
 HERE = Path(__file__).parent
+#: The key and client token of the SDK's CreateBillOfMaterialsImportJob example.
+BOM_EXAMPLE_KEY = "pathelemene/file.csv"
+BOM_EXAMPLE_TOKEN = "550e8400-e29b-41d4-a716-446655440000"
+BOM_CSV = (
+    "id,product_id,component_product_id,component_quantity_per,alternate_group_id,level\n"
+    "bom1,bike,wheel,2,,1\nbom1,bike,frame,1,,1\n"
+)
 NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
 
@@ -51,6 +58,12 @@ def test_the_js_sdk_v2_sends_its_examples_and_walks_the_control_plane(
     _node_modules()
     client = supplylake_server.client()
     iid = active_instance(client, "js-sdk-events")
+    # The file of the SDK's CreateBillOfMaterialsImportJob example, in the instance's bucket.
+    bom_file = (
+        supplylake_server.data_dir / "buckets" / f"aws-supply-chain-data-{iid}" / BOM_EXAMPLE_KEY
+    )
+    bom_file.parent.mkdir(parents=True, exist_ok=True)
+    bom_file.write_text(BOM_CSV)
     env = supplylake_server.cli_env() | {
         "SUPPLYLAKE_ENDPOINT": supplylake_server.endpoint,
         "AWS_REGION": supplylake_server.region,
@@ -80,7 +93,19 @@ def test_the_js_sdk_v2_sends_its_examples_and_walks_the_control_plane(
         load = event["event"]["datasetTargetDetails"]["datasetLoadExecution"]
         assert load["status"] == "SUCCEEDED", (s["title"], load)
     bom = out["shipped"]["bom"]
-    assert (bom["code"], bom["statusCode"]) == ("NotImplementedException", 501)
+    assert bom["s3uri"] == f"s3://aws-supply-chain-data-{iid}/{BOM_EXAMPLE_KEY}"
+    assert bom["job"] == {
+        "instanceId": iid,
+        "jobId": bom["jobId"],
+        "s3uri": bom["s3uri"],
+        "status": "SUCCESS",
+        "message": "Import job completed successfully.",
+    }
+    # The SDK sent the example's clientToken: the same request again answers the same job.
+    again = client.create_bill_of_materials_import_job(
+        instanceId=iid, s3uri=bom["s3uri"], clientToken=BOM_EXAMPLE_TOKEN
+    )
+    assert again["jobId"] == bom["jobId"]
 
     walk = out["fullModel"]
     assert walk["created"]["state"] == "Initializing" and walk["active"] == "Active"

@@ -6,6 +6,7 @@ the API's access checks for the operations they stand for and read the store dir
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -19,6 +20,7 @@ from supplylake.store.base import FlowExecution, Instance, Store, StoredFlow
 #: Flows shown on the list page; an instance has few, the rest are counted.
 FLOWS_SHOWN = 500
 EXECUTIONS_PAGE = 50
+_DATASET_ARN = re.compile(r"/namespaces/(?P<namespace>[^/]+)/datasets/(?P<name>[^/]+)$")
 
 
 def endpoint_row(raw: dict[str, Any], kind_key: str) -> dict[str, Any]:
@@ -29,6 +31,7 @@ def endpoint_row(raw: dict[str, Any], kind_key: str) -> dict[str, Any]:
         "type": raw.get(kind_key, ""),
         "name": raw.get("source_name", ""),
         "where": "",
+        "arn": "",
         "options": [],
     }
     if s3:
@@ -36,7 +39,10 @@ def endpoint_row(raw: dict[str, Any], kind_key: str) -> dict[str, Any]:
         file_type = (s3.get("options") or {}).get("file_type")
         row["options"].append(f"file type {file_type or 'by extension'}")
     if dataset:
-        row["where"] = dataset.get("dataset_identifier", "")
+        # The ARN is long; ``namespace.dataset`` is how the SQL page and the docs name it.
+        row["arn"] = str(dataset.get("dataset_identifier", ""))
+        found = _DATASET_ARN.search(row["arn"])
+        row["where"] = f"{found['namespace']}.{found['name']}" if found else row["arn"]
         options = dataset.get("options") or {}
         if options.get("load_type"):
             row["options"].append(f"load type {options['load_type']}")
@@ -78,10 +84,8 @@ def source_info_text(info: dict[str, Any]) -> str:
 
 def execution_row(ex: FlowExecution) -> dict[str, Any]:
     """One execution as the flow page shows it (also the JSON its live updates read)."""
-    if ex.status == "IN_PROGRESS" and not ex.started:
-        state = "queued"
-    else:
-        state = ex.status.value
+    # Queued executions are IN_PROGRESS on the wire; the console tells them from running ones.
+    state = "QUEUED" if ex.status == "IN_PROGRESS" and not ex.started else ex.status.value
     return {
         "id": ex.execution_id,
         "status": ex.status.value,

@@ -2,7 +2,8 @@
 
 A loader process runs every kind of work listed by :func:`job_kinds`, each on threads of its
 own (:mod:`supplylake.loader.jobs`): dataset loads, woken when any process commits events
-(``LISTEN`` on PostgreSQL, ``PRAGMA data_version`` on SQLite), and table maintenance on a timer.
+(``LISTEN`` on PostgreSQL, ``PRAGMA data_version`` on SQLite), BOM imports, flow executions,
+and table maintenance on a timer.
 It gets a process (and a GIL) of its own, so pyiceberg's commits never hold up the API.
 """
 
