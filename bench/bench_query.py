@@ -22,8 +22,8 @@ Two ways, timed in turns in one child process, ``--runs`` times each (best and m
 
 Peak memory: each way once more in a child of its own, its ``VmHWM`` (imports included; not
 ``ru_maxrss``, which Linux carries over from the forking parent). And ``arrow``, in a child too:
-the table read whole to Arrow by ``Lake.scan`` and handed to DuckDB, how queries ran before
-DuckDB read the files itself (up to ``--arrow-up-to`` rows).
+the table read whole to Arrow by ``Lake.scan`` and handed to DuckDB, what a warehouse on S3
+gets (up to ``--arrow-up-to`` rows).
 """
 
 from __future__ import annotations
