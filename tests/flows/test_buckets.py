@@ -140,6 +140,15 @@ def test_folder_keys_cannot_leave_the_bucket(tmp_path: Path) -> None:
     assert list(tmp_path.rglob("x.csv")) == []
 
 
+def test_folder_prefix_is_made_a_folder_inside_the_bucket(tmp_path: Path) -> None:
+    backend = FolderBuckets(tmp_path)
+    backend.ensure_prefix(BUCKET, "orders/daily/")
+    assert (tmp_path / BUCKET / "orders" / "daily").is_dir()
+    with pytest.raises(StorageError):
+        backend.ensure_prefix(BUCKET, "../escape")
+    assert not (tmp_path / "escape").exists()
+
+
 def test_folder_write_is_whole_or_absent(tmp_path: Path) -> None:
     backend = FolderBuckets(tmp_path)
 

@@ -680,6 +680,16 @@ def test_the_instance_bucket_exists_once_active(server: ServerHandle, iid: str) 
     assert (server.data_dir / "buckets" / f"aws-supply-chain-data-{iid}").is_dir()
 
 
+def test_a_new_flow_s_source_prefix_is_a_folder_ready_for_cp(
+    server: ServerHandle, client: Any, iid: str
+) -> None:
+    folder = server.data_dir / "buckets" / f"aws-supply-chain-data-{iid}" / "drop" / "orders"
+    assert not folder.exists()
+    flow = staging_flow(server, iid) | {"sources": [s3_source(iid, prefix="/drop/orders/")]}
+    client.create_data_integration_flow(name="prefix-folder", **flow)
+    assert folder.is_dir()
+
+
 # -- executions ---------------------------------------------------------------------------------
 def test_executions_answer_what_the_loader_recorded_newest_first(
     server: ServerHandle, client: Any, store: Store, iid: str

@@ -72,6 +72,10 @@ class Buckets(ABC):
         """Create the bucket if it does not exist."""
 
     @abstractmethod
+    def ensure_prefix(self, bucket: str, prefix: str) -> None:
+        """Make ``prefix`` a place files can be copied to."""
+
+    @abstractmethod
     def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         """Objects whose key starts with ``prefix`` (partial names left out), in key order."""
 
@@ -113,6 +117,11 @@ class FolderBuckets(Buckets):
 
     def ensure_bucket(self, bucket: str) -> None:
         self._bucket(bucket).mkdir(parents=True, exist_ok=True)
+
+    def ensure_prefix(self, bucket: str, prefix: str) -> None:
+        # So that `cp orders.csv <bucket>/orders/` works without a mkdir first.
+        if prefix.strip("/"):
+            self._path(bucket, prefix).mkdir(parents=True, exist_ok=True)
 
     def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         base = self._bucket(bucket)
@@ -224,6 +233,9 @@ class S3Buckets(Buckets):
         except ClientError as e:
             if _code(e) not in ("BucketAlreadyOwnedByYou",):
                 raise StorageError(f"s3://{bucket} cannot be created: {_reason(e)}.") from None
+
+    def ensure_prefix(self, bucket: str, prefix: str) -> None:
+        """Nothing to do: S3 keys are not folders, any key can be written at once."""
 
     def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         from botocore.exceptions import ClientError

@@ -112,8 +112,14 @@ async def _checked(svc: Services, inst: Instance, flow: FlowDefinition) -> None:
     check_flow(flow, schemas.get, others)
 
 
-def _ensure_bucket(svc: Services, instance_id: str) -> None:
-    buckets_for(svc.settings).ensure_bucket(bucket_name(instance_id))
+def _ensure_bucket(svc: Services, instance_id: str, flow: FlowDefinition | None = None) -> None:
+    buckets = buckets_for(svc.settings)
+    bucket = bucket_name(instance_id)
+    buckets.ensure_bucket(bucket)
+    # The source prefixes exist as soon as the flow does, ready for a plain `cp`.
+    for source in flow.sources if flow is not None else ():
+        if source.s3 is not None and source.s3.bucket_name == bucket:
+            buckets.ensure_prefix(bucket, source.s3.key_prefix)
 
 
 async def create_data_integration_flow(
@@ -128,7 +134,7 @@ async def create_data_integration_flow(
         flow = build_flow(params)
         await _checked(svc, inst, flow)
         # An instance made before flows existed gets its bucket with its first flow.
-        await blocking(_ensure_bucket, svc, inst.instance_id)
+        await blocking(_ensure_bucket, svc, inst.instance_id, flow)
         stored, created = await blocking(
             svc.store.create_flow,
             inst.instance_id,
