@@ -66,11 +66,12 @@ class PortUnavailable(RuntimeError):
     """``serve --workers`` cannot bind its port (another program holds it, say)."""
 
 
-def open_lake(settings: Settings) -> Lake:
-    """The lake that ``serve``, ``loader`` and ``query`` share for these settings."""
-    from supplylake.lake import open_lake as lake_for
+def _open_lake(settings: Settings) -> Lake:
+    # Imported here: an API process opens the lake only when a request needs it, and pyiceberg
+    # with its dependencies would double every API process's start-up.
+    from supplylake.lake import open_lake
 
-    return lake_for(settings)
+    return open_lake(settings)
 
 
 def check_workers(settings: Settings) -> None:
@@ -108,7 +109,7 @@ def assemble(settings: Settings) -> Assembled:
     services = Services(
         settings=settings,
         store=store,
-        lake_factory=lambda: open_lake(settings),
+        lake_factory=lambda: _open_lake(settings),
         # Other processes may serve the same instances: then they share the buckets.
         limiter=limiter_for(
             store, settings.event_rate, settings.event_burst, shared=shares_buckets(settings)

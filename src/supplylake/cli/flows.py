@@ -7,46 +7,22 @@ loader runs it like any other (``GetDataIntegrationFlowExecution`` answers it).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from supplylake.cli.options import DatabaseUrl, DataDir, Warehouse
-from supplylake.config import Settings
+from supplylake.cli.options import DatabaseUrl, DataDir, Warehouse, existing_store
 from supplylake.flows.definition import FlowDefinition, build_flow
 from supplylake.states import FlowExecutionStatus
-from supplylake.store import open_store
-from supplylake.store.base import Store
 
 app = typer.Typer(help="Run and list data integration flows.", no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
 
 Instance = Annotated[str, typer.Option("--instance", help="The instance id of the flow.")]
-
-
-@contextmanager
-def _store(
-    data_dir: Path | None, database_url: str | None, warehouse: str | None
-) -> Iterator[Store]:
-    settings = Settings.from_env(data_dir=data_dir, database_url=database_url, warehouse=warehouse)
-    if not (settings.database_url or (settings.data_dir / "supplylake.db").exists()):
-        err.print(
-            f"[red]error:[/red] no supplylake database in {settings.data_dir.resolve()}: "
-            "run `supplylake serve` there first, or pass --data-dir or --database-url."
-        )
-        raise typer.Exit(2)
-    store = open_store(settings.resolved_database_url)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 @app.command()
@@ -65,7 +41,7 @@ def run(
     warehouse: Warehouse = None,
 ) -> None:
     """Queue an execution of a flow; the loader runs it after those already queued."""
-    with _store(data_dir, database_url, warehouse) as store:
+    with existing_store(data_dir, database_url, warehouse) as (store, _):
         stored = store.get_flow(instance, name)
         if stored is None:
             err.print(f"[red]error:[/red] instance {instance} has no flow named {name!r}.")
@@ -100,7 +76,7 @@ def list_flows(
 ) -> None:
     """List the instance's flows with their latest execution."""
     table = Table("name", "sources", "target", "last execution", "status", "message")
-    with _store(data_dir, database_url, warehouse) as store:
+    with existing_store(data_dir, database_url, warehouse) as (store, _):
         for stored in store.all_flows(instance):
             flow = build_flow(stored.definition)
             latest = store.list_flow_executions(instance, stored.name, None, 1)

@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from supplylake.cli.options import DatabaseUrl, DataDir, Warehouse
-from supplylake.config import Settings
-from supplylake.store import open_store
-from supplylake.store.base import Store
+from supplylake.cli.options import DatabaseUrl, DataDir, Warehouse, existing_store
 
 app = typer.Typer(help="Manage access keys.", no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
-
-
-@contextmanager
-def _store(
-    data_dir: Path | None, database_url: str | None, warehouse: str | None
-) -> Iterator[tuple[Store, Settings]]:
-    # --warehouse is taken (and unused) so that every command accepts the same settings.
-    settings = Settings.from_env(data_dir=data_dir, database_url=database_url, warehouse=warehouse)
-    if not (settings.database_url or (settings.data_dir / "supplylake.db").exists()):
-        err.print(
-            f"[red]error:[/red] no supplylake database in {settings.data_dir.resolve()}: "
-            "run `supplylake serve` there first, or pass --data-dir or --database-url."
-        )
-        raise typer.Exit(2)
-    store = open_store(settings.resolved_database_url)
-    try:
-        yield store, settings
-    finally:
-        store.close()
 
 
 @app.command()
@@ -64,7 +39,7 @@ def create(
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    with _store(data_dir, database_url, warehouse) as (store, settings):
+    with existing_store(data_dir, database_url, warehouse) as (store, settings):
         key = new_key(
             account_id or settings.account_id,
             actions=tuple(action_list),
@@ -82,7 +57,7 @@ def list_keys(
     data_dir: DataDir = None, database_url: DatabaseUrl = None, warehouse: Warehouse = None
 ) -> None:
     """List access keys (never their secrets)."""
-    with _store(data_dir, database_url, warehouse) as (store, _):
+    with existing_store(data_dir, database_url, warehouse) as (store, _):
         table = Table(
             "access key id",
             "account",
@@ -117,7 +92,7 @@ def revoke(
     """Revoke an access key: requests signed with it are refused from now on."""
     from supplylake.service.clock import now
 
-    with _store(data_dir, database_url, warehouse) as (store, _):
+    with existing_store(data_dir, database_url, warehouse) as (store, _):
         if not store.revoke_key(access_key_id, now()):
             err.print(
                 f"[red]error:[/red] no active key {access_key_id}: see `supplylake keys list`."
