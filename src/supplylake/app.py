@@ -93,8 +93,6 @@ class Api:
         # The metric children of each label set, looked up once (labels() is not free).
         self._counted: dict[tuple[str, int, str], Any] = {}
         self._timed: dict[str, Any] = {}
-        # A key's grant is immutable and shared by all of its requests.
-        self._grants: dict[tuple[tuple[str, ...], tuple[str, ...]], Grant] = {}
         self._deadlines = BodyDeadlines(services.settings.body_timeout_seconds)
 
     async def authenticate(self, signed: SignedRequest, request_id: str) -> RequestContext:
@@ -109,12 +107,7 @@ class Api:
                 "The security token included in the request is invalid."
             )
         verify(signed, auth, key.secret_access_key, now())
-        grant = self._grants.get((key.actions, key.instances))
-        if grant is None:
-            if len(self._grants) >= 1024:
-                self._grants.clear()
-            grant = Grant(actions=key.actions, instances=key.instances)
-            self._grants[(key.actions, key.instances)] = grant
+        grant = Grant(actions=key.actions, instances=key.instances)
         return RequestContext(key.account_id, key.access_key_id, auth.region, request_id, grant)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
