@@ -35,6 +35,7 @@ from supplylake.lake.keys import encode_keys, match_columns
 from supplylake.lake.layout import POSITION_PROPERTY, arrow_schema, conform
 from supplylake.lake.live import live_files
 from supplylake.lake.locate import PartitionHits, locate
+from supplylake.lake.paths import remove_files
 from supplylake.lake.read import last_position
 from supplylake.lake.tables import Lake
 from supplylake.lake.write import retry_conflicts
@@ -112,14 +113,14 @@ def upsert_import(
             with exclusive() if exclusive is not None else contextlib.nullcontext():
                 fresh = lake.table(instance_id, namespace, schema.name)
                 if import_committed(fresh, job_id):
-                    _delete(fresh, [f.file_path for f in data_files])
+                    remove_files(fresh.io, [f.file_path for f in data_files])
                     return ImportResult(0, 0, already_committed=True)
                 return _commit(fresh, schema, keys, data_files, job_id, written, landing)
 
         result = retry_conflicts(attempt)
     except BaseException:
         if not landing.unknown:
-            _delete(table, [f.file_path for f in data_files])
+            remove_files(table.io, [f.file_path for f in data_files])
         raise
     return result
 
@@ -163,7 +164,7 @@ def _commit(
     except (CommitFailedException, ValidationException):
         landing.unknown = False  # refused: it did not land
         # The commit did not land: its delete files are orphans (the data files are reused).
-        _delete(table, [f.file_path for f in deletes])
+        remove_files(table.io, [f.file_path for f in deletes])
         raise
     return ImportResult(written, replaced)
 
@@ -254,9 +255,3 @@ def _groups(
             pending, size = [], 0
     if pending:
         yield conform(pa.Table.from_batches(pending), target)
-
-
-def _delete(table: Table, paths: list[str]) -> None:
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            table.io.delete(path)

@@ -42,6 +42,7 @@ from supplylake.lake.commits import commit_files
 from supplylake.lake.deletes import deleted_positions, positions_in, write_position_deletes
 from supplylake.lake.layout import POSITION_PROPERTY
 from supplylake.lake.live import LiveFiles, live_files
+from supplylake.lake.paths import remove_files
 from supplylake.lake.read import last_position, live_mask
 
 SMALL_FILE_BYTES = 32 * 1024 * 1024
@@ -404,6 +405,4 @@ def _delete_files_added(table: Table, snapshot: Snapshot, ours: set[str]) -> lis
 
 def _discard(table: Table, paths: list[str]) -> None:
     keyindex.remove_segments(table.io, table.location(), paths)
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            table.io.delete(path)
+    remove_files(table.io, paths)

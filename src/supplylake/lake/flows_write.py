@@ -46,6 +46,7 @@ from supplylake.lake.keys import match_columns
 from supplylake.lake.layout import POSITION_PROPERTY, arrow_schema, conform
 from supplylake.lake.live import Partition, live_files
 from supplylake.lake.locate import locate
+from supplylake.lake.paths import remove_files
 from supplylake.lake.write import retry_conflicts
 from supplylake.schema.types import DatasetSchema
 
@@ -184,7 +185,7 @@ class FlowWriter:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
-        _delete(self.table, [f.file_path for f in self._staged])
+        remove_files(self.table.io, [f.file_path for f in self._staged])
         self._staged = []
         self._pending = []
         self._keys.close()
@@ -237,7 +238,7 @@ class FlowWriter:
                 plan.removed,
             )
         except (CommitFailedException, ValidationException):
-            _delete(table, written)
+            remove_files(table.io, written)
             raise
         removed_rows = plan.rows + sum(f.record_count for f in plan.removed)
         self._keys.close()
@@ -356,9 +357,3 @@ def _commit(
     tx.set_properties(table_properties)
     tx.commit_transaction()
     return producer.snapshot_id
-
-
-def _delete(table: Table, paths: list[str]) -> None:
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            table.io.delete(path)

@@ -20,6 +20,7 @@ from pyiceberg.table.update.snapshot import ExpireSnapshots
 from supplylake.lake import keyindex, manifests
 from supplylake.lake._pyiceberg import CopyOnceTransaction
 from supplylake.lake.compact import CompactResult
+from supplylake.lake.paths import remove_files
 
 # Index files younger than this are never swept: a compaction may be about to commit their files.
 _SWEEP_AGE_S = 3600
@@ -51,9 +52,7 @@ def expire_snapshots(table: Table, older_than: datetime, retain_last: int = 1) -
     ExpireSnapshots(transaction=CopyOnceTransaction(table, autocommit=True)).by_ids(
         sorted(expired_ids)
     ).commit()
-    for path in gone - still:
-        with contextlib.suppress(FileNotFoundError):
-            table.io.delete(path)
+    remove_files(table.io, gone - still)
     keyindex.remove_segments(table.io, table.location(), gone_data - still_data)
     _sweep_index(table.location(), still_data)
     return len(expired)

@@ -1,9 +1,10 @@
-"""Locations of lake files: local paths behind `file://` URIs, and removing a table's folder."""
+"""Locations of lake files: local paths behind `file://` URIs, removing files and a table's folder."""
 
 from __future__ import annotations
 
 import contextlib
 import shutil
+from collections.abc import Iterable
 
 from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import PyArrowFileIO
@@ -27,3 +28,10 @@ def remove_folder(io: FileIO, location: str) -> None:
     scheme, netloc, folder = io.parse_location(location)
     with contextlib.suppress(FileNotFoundError):
         io.fs_by_scheme(scheme, netloc).delete_dir(folder)
+
+
+def remove_files(io: FileIO, paths: Iterable[str]) -> None:
+    """Delete files that may already be gone (orphans of a refused commit, expired files)."""
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            io.delete(path)

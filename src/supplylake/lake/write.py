@@ -9,7 +9,6 @@ or none of it, and the position is exact for resuming. Compaction folds the dele
 
 from __future__ import annotations
 
-import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from supplylake.lake.errors import CommitConflictError
 from supplylake.lake.fold import Folded
 from supplylake.lake.layout import POSITION_PROPERTY
 from supplylake.lake.locate import locate
+from supplylake.lake.paths import remove_files
 from supplylake.schema.types import DatasetSchema
 
 T = TypeVar("T")
@@ -90,7 +90,7 @@ def commit_folded(
         snapshot_id = commit_files(table, properties, [*added, *data_files])
     except (CommitFailedException, ValidationException):
         # These guarantee the commit did not land: the new files are orphans.
-        _delete(table, written)
+        remove_files(table.io, written)
         raise
     return ApplyResult(
         snapshot_id=snapshot_id,
@@ -118,7 +118,7 @@ def _append(
                 producer.append_data_file(data_file)
         tx.commit_transaction()
     except (CommitFailedException, ValidationException):
-        _delete(table, [f.file_path for f in data_files])
+        remove_files(table.io, [f.file_path for f in data_files])
         raise
     return ApplyResult(
         snapshot_id=producer.snapshot_id,
@@ -129,9 +129,3 @@ def _append(
         delete_files_added=0,
         files_touched=0,
     )
-
-
-def _delete(table: Table, paths: list[str]) -> None:
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            table.io.delete(path)
