@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from supplylake.lake import Change, Lake, deletes, keyindex
+from supplylake.lake.live import live_files
 from supplylake.schema.types import DatasetSchema, Field, FieldType, Operation
 
 from .conftest import INSTANCE
@@ -61,10 +62,11 @@ def expected(changed: dict[tuple[str, int], int | None]) -> list[tuple[Any, ...]
     return canonical(rows)
 
 
-def test_append_builds_no_index_and_the_first_upsert_indexes_what_it_searches(
+def test_append_stores_no_index_and_the_first_upsert_stores_what_it_searches(
     lines: Lake, tmp_path: Path
 ) -> None:
     assert index_files(tmp_path) == []
+    new_process()  # what the appends' writer kept in memory is gone
     apply(lines, 3, Operation.UPSERT, [{"order_id": "o1", "line": 1, "qty": 7}])
     assert len(index_files(tmp_path)) == 2  # both data files hold rows of the table
     assert canonical(lines.scan(INSTANCE, "default", "lines")) == expected({("o1", 1): 7})
@@ -136,3 +138,16 @@ def test_compaction_indexes_the_files_it_writes_and_expiry_drops_old_indexes(
     apply(lines, 4, Operation.DELETE, [{"order_id": "o1", "line": 1}])
     assert set(index_files(tmp_path)) == written  # the compacted file's index was used
     assert canonical(lines.scan(INSTANCE, "default", "lines")) == expected({("o1", 1): None})
+
+
+def test_the_index_kept_at_write_is_the_one_built_from_the_file(lines: Lake) -> None:
+    """A new file's keys are indexed from the rows as they are written, not read back."""
+    table = lines.table(INSTANCE, "default", "lines")
+    data_files = [f for files in live_files(table).data.values() for f in files]
+    assert len(data_files) == 2
+    assert all(keyindex.is_cached(f.file_path, LINES.primary_keys) for f in data_files)
+    kept = {f.file_path: keyindex.segment_for(table, f, LINES.primary_keys) for f in data_files}
+    new_process()
+    for f in data_files:
+        built = keyindex.segment_for(table, f, LINES.primary_keys)
+        assert kept[f.file_path].table.equals(built.table)

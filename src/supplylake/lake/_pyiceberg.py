@@ -14,32 +14,56 @@ pyiceberg name that starts with ``_``.
 from __future__ import annotations
 
 import inspect
-import itertools
-import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import pyarrow as pa
 from pyiceberg.avro.codecs import AvroCompressionCodec
+from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.io import FileIO
-from pyiceberg.io.pyarrow import _dataframe_to_data_files, _determine_partitions
+from pyiceberg.io.fileformat import FileFormatFactory
+from pyiceberg.io.pyarrow import (
+    _determine_partitions,
+    _get_parquet_writer_kwargs,
+    _to_requested_schema,
+    pyarrow_to_schema,
+)
 from pyiceberg.manifest import (
     DataFile,
+    FileFormat,
     ManifestContent,
     ManifestEntry,
     ManifestFile,
     ManifestWriterV2,
 )
 from pyiceberg.partitioning import PartitionKey, PartitionSpec
-from pyiceberg.schema import Schema
-from pyiceberg.table import Table, Transaction
+from pyiceberg.schema import Schema, sanitize_column_names
+from pyiceberg.table import (
+    DOWNCAST_NS_TIMESTAMP_TO_US_ON_WRITE,
+    CommitTableResponse,
+    Table,
+    Transaction,
+)
+from pyiceberg.table.locations import load_location_provider
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Operation
-from pyiceberg.table.update import UpdatesAndRequirements
+from pyiceberg.table.update import (
+    TableRequirement,
+    TableUpdate,
+    UpdatesAndRequirements,
+    _apply_table_update,
+    _TableMetadataUpdateContext,
+    _update_table_metadata_log,
+)
 from pyiceberg.table.update.snapshot import _MergeAppendFiles, _SnapshotProducer
 from pyiceberg.typedef import Properties
+from pyiceberg.utils.config import Config
+from pyiceberg.utils.datetime import datetime_to_millis
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 P = TypeVar("P", bound="SnapshotProducer[Any]")
 
@@ -48,7 +72,12 @@ MergeAppend = _MergeAppendFiles
 
 #: (owner, private name, parameters it is called with or None): every private name used here.
 INTERNALS: tuple[tuple[object, str, tuple[str, ...] | None], ...] = (
-    (_dataframe_to_data_files, "", ("table_metadata", "df", "io", "write_uuid", "counter")),
+    (_get_parquet_writer_kwargs, "", ("table_properties",)),
+    (
+        _to_requested_schema,
+        "",
+        ("requested_schema", "file_schema", "batch", "include_field_ids", "format_model"),
+    ),
     (_determine_partitions, "", ("spec", "schema", "arrow_table")),
     (_SnapshotProducer, "__init__", ("operation", "transaction", "io", "snapshot_properties")),
     (_MergeAppendFiles, "append_data_file", ("data_file",)),
@@ -60,6 +89,11 @@ INTERNALS: tuple[tuple[object, str, tuple[str, ...] | None], ...] = (
     (ManifestWriterV2, "_meta", None),
     (SqlCatalog, "_convert_orm_to_iceberg", ("orm_table",)),
     (SqlCatalog, "_load_file_io", ("properties", "location")),
+    (SqlCatalog, "_write_metadata", ("metadata", "io", "metadata_path")),
+    (SqlCatalog, "_parse_metadata_version", ("metadata_location",)),
+    (_apply_table_update, "", ("update", "base_metadata", "context")),
+    (_update_table_metadata_log, "", ("base_metadata", "metadata_location", "last_updated_ms")),
+    (_TableMetadataUpdateContext, "has_changes", ()),
 )
 
 #: Instance attributes of pyiceberg's objects read or written here.
@@ -75,7 +109,13 @@ PRODUCER_ATTRIBUTES = (
     "_commit_window",
 )
 TRANSACTION_ATTRIBUTES = ("_table", "_updates")
-ORM_ATTRIBUTES = ("metadata_location", "table_namespace", "table_name")
+ORM_ATTRIBUTES = (
+    "catalog_name",
+    "metadata_location",
+    "previous_metadata_location",
+    "table_namespace",
+    "table_name",
+)
 
 
 def moved() -> list[str]:
@@ -117,19 +157,58 @@ def moved_attributes(producer: SnapshotProducer[Any], transaction: Transaction) 
 # -- functions -----------------------------------------------------------------------------------
 
 
-def write_data_files(table: Table, rows: pa.Table) -> list[DataFile]:
-    """Write `rows` as data files of `table`, split by partition and size (not committed)."""
-    if not rows.num_rows:
-        return []
-    return list(
-        _dataframe_to_data_files(
-            table_metadata=table.metadata,
-            df=rows,
-            io=table.io,
-            write_uuid=uuid.uuid4(),
-            counter=itertools.count(),
-        )
+def file_schema_of(metadata: TableMetadata, rows: pa.Schema) -> tuple[Schema, pa.Schema]:
+    """The Iceberg schema of a table's data files, and the Arrow schema rows of schema `rows`
+    take in them (field ids, projected types), as pyiceberg's write path makes them."""
+    table_schema = metadata.schema()
+    sanitized = sanitize_column_names(table_schema)
+    file_schema = sanitized if sanitized != table_schema else table_schema
+    downcast = Config().get_bool(DOWNCAST_NS_TIMESTAMP_TO_US_ON_WRITE) or False
+    task_schema = pyarrow_to_schema(
+        rows,
+        name_mapping=table_schema.name_mapping,
+        downcast_ns_timestamp_to_us=downcast,
+        format_version=metadata.format_version,
     )
+    projected = _to_requested_schema(
+        requested_schema=file_schema,
+        file_schema=task_schema,
+        batch=pa.RecordBatch.from_pylist([], schema=rows),
+        downcast_ns_timestamp_to_us=downcast,
+        include_field_ids=True,
+        format_model=FileFormatFactory.get(FileFormat.PARQUET),
+    )
+    return file_schema, projected.schema
+
+
+def parquet_writer_options(properties: Properties) -> dict[str, Any]:
+    """pyarrow ParquetWriter options from a table's properties, as pyiceberg reads them."""
+    return _get_parquet_writer_kwargs(properties)
+
+
+def apply_updates(
+    base: TableMetadata, updates: tuple[TableUpdate, ...], metadata_location: str | None = None
+) -> TableMetadata:
+    """`base` with `updates` applied, as pyiceberg's `update_table_metadata` makes it, but
+    without its final deep copy of the whole metadata.
+
+    pyiceberg's metadata models are frozen and every update makes new lists and dicts, so the
+    result shares what did not change with `base` safely. `metadata_location` (the file `base`
+    was read from) goes into the metadata log, as a catalog's commit records it.
+    """
+    context = _TableMetadataUpdateContext()
+    metadata = base
+    for table_update in updates:
+        metadata = _apply_table_update(table_update, metadata, context)
+    if context.has_changes():
+        if metadata_location:
+            metadata = _update_table_metadata_log(metadata, metadata_location, base.last_updated_ms)
+        if base.last_updated_ms == metadata.last_updated_ms:
+            now = datetime_to_millis(datetime.now().astimezone())
+            metadata = metadata.model_copy(update={"last_updated_ms": now})
+    metadata.spec().check_compatible(metadata.schema())
+    metadata.sort_order().check_compatible(metadata.schema())
+    return metadata
 
 
 def split_by_partition(
@@ -144,11 +223,12 @@ def split_by_partition(
 
 
 class CopyOnceTransaction(Transaction):
-    """pyiceberg's transaction, copying the table metadata once per change, not once per read.
+    """pyiceberg's transaction, applying its staged updates once per change, not once per read.
 
-    `Transaction.table_metadata` deep-copies the metadata on every access, many times per
-    commit, which for a wide table is most of a row-level commit's time. The copy
-    only changes when an update is staged or the table is refreshed; nothing here mutates it.
+    `Transaction.table_metadata` applies the staged updates and deep-copies the result on every
+    access, many times per commit, which for a wide table is most of a row-level commit's time.
+    The result only changes when an update is staged or the table is refreshed, and needs no
+    copy: nothing here mutates it.
     """
 
     _memo: tuple[TableMetadata, object, TableMetadata] | None = None
@@ -158,9 +238,9 @@ class CopyOnceTransaction(Transaction):
         if not self._updates:
             # Nothing staged: the loaded metadata itself (pyiceberg's models are frozen).
             return self._table.metadata
-        memo = self._memo
-        if memo is None or memo[0] is not self._table.metadata or memo[1] is not self._updates:
-            memo = (self._table.metadata, self._updates, super().table_metadata)
+        base, updates, memo = self._table.metadata, self._updates, self._memo
+        if memo is None or memo[0] is not base or memo[1] is not updates:
+            memo = (base, updates, apply_updates(base, updates))
             self._memo = memo
         return memo[2]
 
@@ -281,6 +361,55 @@ class HookedSqlCatalog(SqlCatalog):
     def file_io(self, properties: Properties, location: str) -> FileIO:
         """The FileIO pyiceberg gives a table with these properties at `location`."""
         return self._load_file_io(properties, location)
+
+    def commit_table(
+        self,
+        table: Table,
+        requirements: tuple[TableRequirement, ...],
+        updates: tuple[TableUpdate, ...],
+    ) -> CommitTableResponse:
+        """Commit `updates` on top of `table` as the caller loaded it, or as pyiceberg does.
+
+        pyiceberg's commit loads the table again, checks the requirements against that, applies
+        the updates to it and deep-copies the result, then swaps the catalog row only if it
+        still names the metadata file it loaded. When the caller's table is the current one,
+        which is the rule for the loader, that second load finds the same metadata: so the
+        updates are applied to the caller's metadata and the same conditional swap is tried at
+        once, naming the caller's metadata file. If the table moved on meanwhile, the swap
+        changes nothing, the metadata file written for it is deleted, and pyiceberg's commit
+        takes over, exactly as before.
+        """
+        base_location = table.metadata_location
+        if not updates or not base_location or not self.engine.dialect.supports_sane_rowcount:
+            return super().commit_table(table, requirements, updates)
+        base = table.metadata
+        for requirement in requirements:
+            requirement.validate(base)
+        metadata = apply_updates(base, updates, base_location)
+        version = self._parse_metadata_version(base_location) + 1
+        provider = load_location_provider(metadata.location, metadata.properties)
+        location = provider.new_table_metadata_file_location(version)
+        self._write_metadata(metadata, table.io, location)
+        identifier = table.name()
+        swap = (
+            update(IcebergTables)
+            .where(
+                IcebergTables.catalog_name == self.name,
+                IcebergTables.table_namespace
+                == Catalog.namespace_to_string(Catalog.namespace_from(identifier)),
+                IcebergTables.table_name == Catalog.table_name_from(identifier),
+                IcebergTables.metadata_location == base_location,
+            )
+            .values(metadata_location=location, previous_metadata_location=base_location)
+        )
+        with Session(self.engine) as session:
+            swapped = session.execute(swap).rowcount > 0  # type: ignore[attr-defined]
+            session.commit()
+        if swapped:
+            # populate_by_name: pyiceberg builds it the same way.
+            return CommitTableResponse(metadata=metadata, metadata_location=location)  # type: ignore[call-arg]
+        table.io.delete(location)
+        return super().commit_table(table, requirements, updates)
 
     def _convert_orm_to_iceberg(self, orm_table: IcebergTables) -> Table:
         return self.table_from_row(

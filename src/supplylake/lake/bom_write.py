@@ -28,8 +28,8 @@ from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import FileScanTask, Table
 
-from supplylake.lake._pyiceberg import write_data_files
 from supplylake.lake.commits import commit_files
+from supplylake.lake.datafiles import write_data_files
 from supplylake.lake.deletes import deleted_positions, write_position_deletes
 from supplylake.lake.keys import encode_keys, match_columns
 from supplylake.lake.layout import POSITION_PROPERTY, arrow_schema, conform

@@ -36,8 +36,8 @@ from supplylake.lake.lru import Lru
 from supplylake.lake.paths import local_path
 from supplylake.store.writegate import gate_for
 
-#: Most metadata files kept parsed (a few tables per dataset being written, each a few hundred KB).
-MAX_FILES = 64
+#: Most metadata files kept parsed: about one per table a process commits to or reads.
+MAX_FILES = 512
 
 _BUSY_TIMEOUT_S = 30
 _CREATE_ATTEMPTS = 5
@@ -145,6 +145,10 @@ class RememberingSqlCatalog(HookedSqlCatalog):
         updates: tuple[TableUpdate, ...],
     ) -> CommitTableResponse:
         response = super().commit_table(table, requirements, updates)
+        # The table's current metadata replaces the one it was committed on: a process keeps
+        # about one parsed file per table, not one per commit.
+        if table.metadata_location != response.metadata_location:
+            _parsed.pop(table.metadata_location)
         _parsed.put(response.metadata_location, response.metadata)
         return response
 

@@ -38,8 +38,9 @@ from pyiceberg.typedef import Record
 from pyiceberg.types import StringType
 
 from supplylake.lake import read
-from supplylake.lake._pyiceberg import CopyOnceTransaction, write_data_files
+from supplylake.lake._pyiceberg import CopyOnceTransaction
 from supplylake.lake.commits import RowLevelCommit
+from supplylake.lake.datafiles import write_data_files
 from supplylake.lake.deletes import deleted_positions, write_position_deletes
 from supplylake.lake.flows_keys import Duplicates, StagedKeys
 from supplylake.lake.keys import match_columns

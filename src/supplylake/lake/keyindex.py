@@ -109,14 +109,11 @@ def store_segment(
     table: Table, data_file_path: str, rows: pa.Table, primary_keys: Sequence[str]
 ) -> KeySegment:
     """Index `rows` (the key columns of the data file, in file order) and store the index."""
-    h1, h2 = hash_keys(encode_primary_keys(rows, primary_keys))
-    unsorted = pa.table({"h1": h1, "h2": h2, "pos": pa.array(range(len(h1)), pa.uint32())})
-    order = pc.sort_indices(unsorted, sort_keys=[("h1", "ascending"), ("h2", "ascending")])
-    arrays = unsorted.take(order).combine_chunks()
+    arrays = _index(rows, primary_keys)
     meta = {
         "format": _FORMAT,
         "data_file": data_file_path,
-        "rows": len(h1),
+        "rows": arrays.num_rows,
         "columns": list(primary_keys),
         "crc": _checksum(arrays),
     }
@@ -128,11 +125,31 @@ def store_segment(
     _write_atomically(table.io, path, sink.getvalue())
     # Cached memory-mapped where possible, so that the cache holds no index on the heap.
     local = local_path(path) is not None
-    segment = _load(table.io, path, data_file_path, len(h1), primary_keys) if local else None
+    segment = (
+        _load(table.io, path, data_file_path, arrays.num_rows, primary_keys) if local else None
+    )
     if segment is None:
         segment = KeySegment(arrays)
     _remember((data_file_path, tuple(primary_keys)), segment)
     return segment
+
+
+def remember_written(data_file_path: str, rows: pa.Table, primary_keys: Sequence[str]) -> None:
+    """Index the rows just written to a new data file, in this process's memory only.
+
+    The writer has the rows at hand, so the next batch that searches the file does not read
+    it back. The file is not stored: a process that needs it and does not hold it builds it,
+    as for any file written elsewhere.
+    """
+    _remember((data_file_path, tuple(primary_keys)), KeySegment(_index(rows, primary_keys)))
+
+
+def _index(rows: pa.Table, primary_keys: Sequence[str]) -> pa.Table:
+    """The key digests of `rows`, sorted, with each row's position."""
+    h1, h2 = hash_keys(encode_primary_keys(rows, primary_keys))
+    unsorted = pa.table({"h1": h1, "h2": h2, "pos": pa.array(range(len(h1)), pa.uint32())})
+    order = pc.sort_indices(unsorted, sort_keys=[("h1", "ascending"), ("h2", "ascending")])
+    return unsorted.take(order).combine_chunks()
 
 
 def segment_path(table_location: str, data_file_path: str) -> str:

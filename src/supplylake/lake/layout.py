@@ -136,13 +136,14 @@ def relaxed(target: pa.Schema) -> pa.Schema:
 
 def conform(rows: pa.Table, target: pa.Schema) -> pa.Table:
     """Reorder and cast `rows` to `target`, filling absent columns with nulls."""
-    extra = set(rows.column_names) - set(target.names)
+    have = {name: i for i, name in enumerate(rows.column_names)}
+    extra = set(have) - set(target.names)
     if extra:
         raise ValueError(f"columns not in the dataset schema: {sorted(extra)}")
     columns = []
     for field in target:
-        if field.name in rows.column_names:
-            column = rows.column(field.name)
+        if field.name in have:
+            column = rows.column(have[field.name])
             if column.type != field.type:
                 column = column.cast(field.type)
         else:

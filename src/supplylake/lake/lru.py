@@ -37,14 +37,17 @@ class Lru(Generic[K, V]):
 
     def put(self, key: K, value: V) -> None:
         with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._held -= self._weigh(old)
+            self._drop(key)
             self._items[key] = value
             self._held += self._weigh(value)
             while self._held > self.limit and len(self._items) > 1:
                 _, gone = self._items.popitem(last=False)
                 self._held -= self._weigh(gone)
+
+    def pop(self, key: K) -> None:
+        """Drop `key`'s entry, if there is one."""
+        with self._lock:
+            self._drop(key)
 
     def discard(self, keep: Callable[[K], bool]) -> None:
         """Drop every entry whose key `keep` says no to."""
@@ -64,6 +67,11 @@ class Lru(Generic[K, V]):
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
+
+    def _drop(self, key: K) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._held -= self._weigh(old)
 
     def _weigh(self, value: V) -> int:
         return 1 if self._weight is None else self._weight(value)

@@ -19,8 +19,10 @@ from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, Transaction
 
-from supplylake.lake._pyiceberg import CopyOnceTransaction, MergeAppend, write_data_files
+from supplylake.lake import keyindex
+from supplylake.lake._pyiceberg import CopyOnceTransaction, MergeAppend
 from supplylake.lake.commits import commit_files
+from supplylake.lake.datafiles import write_rows
 from supplylake.lake.deletes import write_position_deletes
 from supplylake.lake.errors import CommitConflictError
 from supplylake.lake.fold import Folded
@@ -73,7 +75,7 @@ def commit_folded(
         # Appends commute with every other commit: no validation, and pyiceberg merges manifests.
         tx = CopyOnceTransaction(table)  # reads of its metadata copy it once, not each time
         producer = tx.update_snapshot(snapshot_properties=properties).merge_append()
-        return _append(table, tx, producer, folded, position)
+        return _append(table, tx, producer, folded, schema, position)
 
     hits = locate(table, folded.removed_rows, schema.primary_keys)
     written: list[str] = []
@@ -85,7 +87,7 @@ def commit_folded(
             )
             written.append(delete_file.file_path)
             added.append(delete_file)
-        data_files = write_data_files(table, folded.added)
+        data_files = _write(table, folded, schema)
         written += [f.file_path for f in data_files]
         snapshot_id = commit_files(table, properties, [*added, *data_files])
     except (CommitFailedException, ValidationException):
@@ -108,12 +110,13 @@ def _append(
     tx: Transaction,
     producer: MergeAppend,
     folded: Folded,
+    schema: DatasetSchema,
     position: int,
 ) -> ApplyResult:
     data_files: list[DataFile] = []
     try:
         with producer:
-            data_files = write_data_files(table, folded.added)
+            data_files = _write(table, folded, schema)
             for data_file in data_files:
                 producer.append_data_file(data_file)
         tx.commit_transaction()
@@ -129,3 +132,18 @@ def _append(
         delete_files_added=0,
         files_touched=0,
     )
+
+
+#: Most rows of a new data file indexed from memory as it is written; a larger file is indexed
+#: (memory-mapped) by the first batch that searches it.
+_INDEXED_AT_WRITE = 1 << 16
+
+
+def _write(table: Table, folded: Folded, schema: DatasetSchema) -> list[DataFile]:
+    """Write the batch's new rows; index their keys when the next batch is likely to search them."""
+    written = write_rows(table, folded.added)
+    if schema.primary_keys:
+        for data_file, rows in written:
+            if rows.num_rows <= _INDEXED_AT_WRITE:
+                keyindex.remember_written(data_file.file_path, rows, schema.primary_keys)
+    return [data_file for data_file, _ in written]
