@@ -8,31 +8,9 @@ import pytest
 from supplylake.lake import Change, Lake
 from supplylake.query import QueryError, run_query
 from supplylake.query.engine import quote_dotted_keywords
-from supplylake.schema.types import (
-    DatasetSchema,
-    Field,
-    FieldType,
-    Operation,
-    PartitionField,
-    Transform,
-)
+from supplylake.schema.types import DatasetSchema, Field, FieldType, Operation
 
-INSTANCE = "4f1c2e0a-9b7d-4c3e-8f6a-5b4c3d2e1f0a"
-OTHER = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
-
-ORDERS = DatasetSchema(
-    "inbound_order",
-    (
-        Field("id", FieldType.STRING, required=True),
-        Field("placed", FieldType.TIMESTAMP),
-        Field("qty", FieldType.LONG),
-    ),
-    primary_keys=("id",),
-    partition_spec=(PartitionField("placed", Transform.MONTH),),
-)
-NOTES = DatasetSchema(
-    "my_dataset", (Field("id", FieldType.STRING), Field("note", FieldType.STRING))
-)
+from .datasets import INSTANCE, NOTES, ORDERS, OTHER
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ and user SQL still reaches nothing but the tables it names."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,66 +14,9 @@ from supplylake.lake import Change, Lake
 from supplylake.query import QueryError, run_query
 from supplylake.query.names import quote_dotted_keywords
 from supplylake.query.views import View
-from supplylake.schema.types import (
-    DatasetSchema,
-    Field,
-    FieldType,
-    Operation,
-    PartitionField,
-    Transform,
-)
+from supplylake.schema.types import DatasetSchema, Field, FieldType, Operation
 
-INSTANCE = "4f1c2e0a-9b7d-4c3e-8f6a-5b4c3d2e1f0a"
-OTHER = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
-
-EVERY_TYPE = DatasetSchema(
-    "every_type",
-    (
-        Field("k", FieldType.STRING, required=True),
-        Field("site", FieldType.STRING),
-        Field("i", FieldType.INT),
-        Field("n", FieldType.LONG),
-        Field("x", FieldType.DOUBLE),
-        Field("placed", FieldType.TIMESTAMP),
-    ),
-    primary_keys=("k",),
-    partition_spec=(PartitionField("site", Transform.IDENTITY),),
-)
-
-
-def rows(keys: range, site: str, tag: int) -> pa.Table:
-    return pa.table(
-        {
-            "k": [f"k{i}" for i in keys],
-            "site": [site] * len(keys),
-            "i": [None if i % 7 == 0 else i * tag for i in keys],
-            "n": [2**40 + i for i in keys],
-            "x": [i / 3 for i in keys],
-            "placed": pa.array(
-                [
-                    None if i % 5 == 0 else datetime(2024, 1, 1 + i % 28, i % 24, tzinfo=UTC)
-                    for i in keys
-                ],
-                pa.timestamp("us", tz="UTC"),
-            ),
-        }
-    )
-
-
-def apply(lake: Lake, position: int, op: Operation, table: pa.Table) -> None:
-    lake.apply_batch(INSTANCE, "default", EVERY_TYPE, [Change(op, table)], position)
-
-
-@pytest.fixture
-def mixed(lake: Lake) -> Lake:
-    """Three partitions: one clean, one with rows upserted, one with rows deleted."""
-    lake.create_table(INSTANCE, "default", EVERY_TYPE)
-    apply(lake, 1, Operation.APPEND, rows(range(0, 30), "clean", 1))
-    apply(lake, 2, Operation.APPEND, rows(range(30, 60), "upserted", 1))
-    apply(lake, 3, Operation.APPEND, rows(range(60, 90), "deleted", 1))
-    apply(lake, 4, Operation.UPSERT, rows(range(35, 45), "upserted", 2))
-    apply(lake, 5, Operation.DELETE, rows(range(60, 90, 3), "deleted", 1).select(["k", "site"]))
-    return lake
+from .datasets import EVERY_TYPE, INSTANCE, OTHER, apply, rows
 
 
 def as_before(lake: Lake, sql: str) -> pa.Table:

@@ -45,12 +45,14 @@ class Refused(Exception):
     """The SQL does something only the views may do."""
 
 
-def check(con: duckdb.DuckDBPyConnection, sql: str, tokens: list[Token]) -> None:
-    """Raise `Refused` naming the first thing in `sql` that would reach a file."""
+def check(con: duckdb.DuckDBPyConnection, sql: str, tokens: list[Token]) -> list[duckdb.Statement]:
+    """Raise `Refused` naming the first thing in `sql` that would reach a file; else return
+    its statements (none if it does not parse)."""
     try:
-        statements = duckdb.extract_statements(sql)
+        # Parsed on `con`: the module's own function would open DuckDB's default database.
+        statements = con.extract_statements(sql)
     except duckdb.Error:
-        return  # DuckDB reports the syntax error when it runs the SQL
+        return []  # DuckDB reports the syntax error when it runs the SQL
     for statement in statements:
         kind = statement.type
         if kind in _REFUSED:
@@ -66,6 +68,7 @@ def check(con: duckdb.DuckDBPyConnection, sql: str, tokens: list[Token]) -> None
             raise Refused(f"{name}() is disabled: datasets are read by name (namespace.dataset)")
     if (path := _file_as_table(tokens)) is not None:
         raise Refused(f"reading {path} is disabled: datasets are read by name")
+    return statements
 
 
 def _harmless(name: str) -> bool:

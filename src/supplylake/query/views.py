@@ -39,11 +39,18 @@ class View:
             return None
         return [p for p in local if p is not None]
 
+    @property
+    def definition(self) -> str | None:
+        """The statement that creates the view over the files; None if it reads Arrow instead."""
+        if not self.files.paths or self.local_paths is None:
+            return None
+        return f"CREATE VIEW {ident(self.namespace)}.{ident(self.name)} AS {_select(self.files)}"
+
     def create(self, con: duckdb.DuckDBPyConnection, tables: Tables, instance_id: str) -> str:
         """Register what the view needs on `con`; the statement that creates it."""
+        if (definition := self.definition) is not None:
+            return definition
         view = f"{ident(self.namespace)}.{ident(self.name)}"
-        if self.files.paths and self.local_paths is not None:
-            return f"CREATE VIEW {view} AS {_select(con, self.files)}"
         # No files (an empty table keeps its columns and types), or files DuckDB cannot read.
         rows = (
             tables.scan(instance_id, self.namespace, self.name)
@@ -67,12 +74,16 @@ _DUCKDB_TYPES = {
 }
 
 
-def _select(con: duckdb.DuckDBPyConnection, files: TableFiles) -> str:
+def _select(files: TableFiles) -> str:
     """The view's query: the clean files, then the others minus their deleted rows."""
     if all(f.type in _DUCKDB_TYPES for f in files.schema):
         types = [_DUCKDB_TYPES[f.type] for f in files.schema]
-    else:  # asking DuckDB costs a round trip; the dataset types above need none
-        types = [str(t) for t in con.from_arrow(files.schema.empty_table()).types]
+    else:  # asking DuckDB costs a database of its own; the dataset types above need none
+        scratch = duckdb.connect()
+        try:
+            types = [str(t) for t in scratch.from_arrow(files.schema.empty_table()).types]
+        finally:
+            scratch.close()
     columns = ", ".join(
         f"CAST({ident(f.name)} AS {t}) AS {ident(f.name)}"
         for f, t in zip(files.schema, types, strict=True)
