@@ -107,6 +107,7 @@ PRODUCER_ATTRIBUTES = (
     "_added_data_files",
     "_deleted_data_files",
     "_commit_window",
+    "_written_manifests",
 )
 TRANSACTION_ATTRIBUTES = ("_table", "_updates")
 ORM_ATTRIBUTES = (
@@ -297,6 +298,11 @@ class SnapshotProducer(_SnapshotProducer[P]):
     @property
     def added_files(self) -> list[DataFile]:
         return self._added_data_files
+
+    @property
+    def written_manifests(self) -> list[str]:
+        """The paths of the manifests this producer has written."""
+        return self._written_manifests
 
     def stage_added(self, data_file: DataFile) -> None:
         self._added_data_files.append(data_file)

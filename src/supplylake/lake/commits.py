@@ -32,6 +32,7 @@ from pyiceberg.table.snapshots import Operation
 from pyiceberg.utils.properties import property_as_bool, property_as_int
 
 from supplylake.lake._pyiceberg import CopyOnceTransaction, DeleteManifestWriter, SnapshotProducer
+from supplylake.lake.manifests import live_entries, manifests
 
 _MERGE_ENABLED = "commit.manifest-merge.enabled"
 _MIN_COUNT_TO_MERGE = "commit.manifest.min-count-to-merge"
@@ -103,13 +104,13 @@ class RowLevelCommit(SnapshotProducer["RowLevelCommit"]):
             raise ValidationException(f"snapshot {self.parent_snapshot_id} is gone")
         kept: list[ManifestFile] = []
         found: set[str] = set()
-        for manifest in parent.manifests(self.io):
+        for manifest in manifests(self.io, parent):
             if not (manifest.has_added_files() or manifest.has_existing_files()):
                 continue
             if not self._removed:
                 kept.append(manifest)
                 continue
-            entries = manifest.fetch_manifest_entry(self.io, discard_deleted=True)
+            entries = live_entries(self.io, manifest)
             removed = [e for e in entries if e.data_file.file_path in self._removed]
             if not removed:
                 kept.append(manifest)
@@ -136,13 +137,14 @@ class RowLevelCommit(SnapshotProducer["RowLevelCommit"]):
         for manifest in manifests:
             groups[(manifest.content, manifest.partition_spec_id)].append(manifest)
         out: list[ManifestFile] = []
+        written = set(self.written_manifests)
         for (content, spec_id), group in groups.items():
             if len(group) < max(threshold, 2):
                 out += group
                 continue
             with self._writer(spec_id, content) as writer:
                 for manifest in group:
-                    for entry in manifest.fetch_manifest_entry(self.io, discard_deleted=False):
+                    for entry in self._entries(manifest, written):
                         ours = entry.snapshot_id == self.new_snapshot_id
                         if entry.status == ManifestEntryStatus.DELETED:
                             if ours:  # only this snapshot's removals are kept
@@ -153,6 +155,13 @@ class RowLevelCommit(SnapshotProducer["RowLevelCommit"]):
                             writer.existing(entry)
             out.append(writer.to_manifest_file())
         return out
+
+    def _entries(self, manifest: ManifestFile, written: set[str]) -> list[ManifestEntry]:
+        """A manifest's entries for merging. Of a manifest this commit did not write, the DELETED
+        entries are another snapshot's, which a merge drops: its live entries (kept) will do."""
+        if manifest.manifest_path in written:
+            return manifest.fetch_manifest_entry(self.io, discard_deleted=False)
+        return live_entries(self.io, manifest)
 
     def _writer(self, spec_id: int, content: ManifestContent) -> ManifestWriter:
         if content == ManifestContent.DATA:

@@ -87,10 +87,10 @@ def live_files(table: Table) -> LiveFiles:
     live = LiveFiles(snapshot.snapshot_id if snapshot is not None else None)
     if snapshot is None:
         return live
-    listed = manifests(table, snapshot)
+    listed = manifests(table.io, snapshot)
 
     def entries(manifest: ManifestFile) -> list[ManifestEntry]:
-        return live_entries(table, manifest)
+        return live_entries(table.io, manifest)
 
     groups = (
         ExecutorFactory.get_or_create().map(entries, listed)

@@ -79,7 +79,7 @@ def _reachable(table: Table, snapshots: list[Snapshot]) -> tuple[set[str], set[s
     seen: set[str] = set()
     for snapshot in snapshots:
         paths.add(snapshot.manifest_list)
-        for manifest in manifests.manifests(table, snapshot):
+        for manifest in manifests.manifests(table.io, snapshot):
             paths.add(manifest.manifest_path)
             if manifest.manifest_path in seen:
                 continue
@@ -92,7 +92,7 @@ def _reachable(table: Table, snapshots: list[Snapshot]) -> tuple[set[str], set[s
 
 def _files_of(table: Table, manifest: ManifestFile) -> tuple[set[str], set[str]]:
     """The live files a manifest lists, and the data files among them."""
-    entries = manifests.live_entries(table, manifest)
+    entries = manifests.live_entries(table.io, manifest)
     files = {e.data_file.file_path for e in entries}
     data = {e.data_file.file_path for e in entries if e.data_file.content == DataFileContent.DATA}
     return files, data

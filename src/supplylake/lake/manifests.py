@@ -1,7 +1,8 @@
 """What a snapshot's manifest list and manifests hold, read once and kept: they never change.
 
 Every commit of the loader finds the live files of the table (to locate the rows an UPSERT
-replaces), and so does every look at whether compaction is due and every snapshot expiry. Each
+replaces) and carries the parent snapshot's manifests forward, merging them now and then, and so
+does every look at whether compaction is due and every snapshot expiry. Each
 read opens every manifest of the snapshot (Avro, deflated): a large share of a busy loader's
 time. Manifest lists and manifests are immutable once written (a change writes new ones under new
 names), so what they hold is cached by path, least recently used first out, up to a number of
@@ -10,8 +11,8 @@ file entries. Callers must not change what they get.
 
 from __future__ import annotations
 
+from pyiceberg.io import FileIO
 from pyiceberg.manifest import ManifestEntry, ManifestFile
-from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
 
 from supplylake.lake.lru import Lru
@@ -24,19 +25,19 @@ _lists: Lru[str, list[ManifestFile]] = Lru(MAX_ENTRIES // 10)
 _entries: Lru[str, list[ManifestEntry]] = Lru(MAX_ENTRIES, weight=len)
 
 
-def manifests(table: Table, snapshot: Snapshot) -> list[ManifestFile]:
+def manifests(io: FileIO, snapshot: Snapshot) -> list[ManifestFile]:
     """The manifest files of ``snapshot`` (its manifest list)."""
     found = _lists.get(snapshot.manifest_list)
     if found is None:
-        found = list(snapshot.manifests(table.io))
+        found = list(snapshot.manifests(io))
         _lists.put(snapshot.manifest_list, found)
     return found
 
 
-def live_entries(table: Table, manifest: ManifestFile) -> list[ManifestEntry]:
+def live_entries(io: FileIO, manifest: ManifestFile) -> list[ManifestEntry]:
     """The entries of ``manifest`` that are not DELETED."""
     found = _entries.get(manifest.manifest_path)
     if found is None:
-        found = list(manifest.fetch_manifest_entry(table.io, discard_deleted=True))
+        found = list(manifest.fetch_manifest_entry(io, discard_deleted=True))
         _entries.put(manifest.manifest_path, found)
     return found
