@@ -3,8 +3,6 @@ target, its executions with rows and a failed one's message, the live JSON, and 
 
 from __future__ import annotations
 
-import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +10,9 @@ from typing import Any
 import orjson
 import pytest
 
-from supplylake.testing import ACCOUNT_ID, ServerHandle, running_server
+from supplylake.testing import ServerHandle, running_server
 from tests.console.test_signout import COOKIE, _open
-from tests.integration.helpers import active_instance
+from tests.integration.helpers import active_instance, put_in_bucket, s3_sql_flow, wait_executions
 
 SCHEMA = {
     "name": "Orders",
@@ -45,53 +43,26 @@ def _sign_in(server: ServerHandle, key_id: str, secret: str) -> dict[str, str]:
     return cookies
 
 
-def _flow(client: Any, instance_id: str, name: str) -> None:
+def _flow(server: ServerHandle, client: Any, instance_id: str, name: str) -> None:
     client.create_data_lake_dataset(
         instanceId=instance_id, namespace="default", name="orders", schema=SCHEMA
     )
-    arn = f"arn:aws:scn:us-east-1:{ACCOUNT_ID}:instance/{instance_id}/namespaces/default/datasets/orders"
-    client.create_data_integration_flow(
-        instanceId=instance_id,
-        name=name,
-        sources=[
-            {
-                "sourceType": "S3",
-                "sourceName": "orders",
-                "s3Source": {"bucketName": f"aws-supply-chain-data-{instance_id}", "prefix": "in"},
-            }
-        ],
-        transformation={"transformationType": "SQL", "sqlTransformation": {"query": QUERY}},
-        target={
-            "targetType": "DATASET",
-            "datasetTarget": {"datasetIdentifier": arn, "options": {"loadType": "INCREMENTAL"}},
-        },
+    flow = s3_sql_flow(
+        server,
+        instance_id,
+        source="orders",
+        prefix="in",
+        query=QUERY,
+        dataset="orders",
+        options={"loadType": "INCREMENTAL"},
     )
-
-
-def _drop(server: ServerHandle, instance_id: str, key: str, text: str, tmp: Path) -> None:
-    source = tmp / key.replace("/", "_")
-    source.write_text(text)
-    folder = server.data_dir / "buckets" / f"aws-supply-chain-data-{instance_id}"
-    (folder / key).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(source, folder / key)
-
-
-def _finished(client: Any, instance_id: str, flow: str, count: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 60
-    while True:
-        found = client.list_data_integration_flow_executions(instanceId=instance_id, flowName=flow)[
-            "flowExecutions"
-        ]
-        if sum(e["status"] != "IN_PROGRESS" for e in found) >= count:
-            return found
-        assert time.monotonic() < deadline, f"executions did not finish: {found}"
-        time.sleep(0.2)
+    client.create_data_integration_flow(name=name, **flow)
 
 
 def test_flow_pages_show_the_flow_and_its_executions(server: ServerHandle, tmp_path: Path) -> None:
     client = server.client()
     iid = active_instance(client, "console-flows")
-    _flow(client, iid, "orders-in")
+    _flow(server, client, iid, "orders-in")
     cookies = _sign_in(server, server.access_key_id, server.secret_access_key)
     base = f"{server.endpoint}/console/instances/{iid}"
 
@@ -101,10 +72,10 @@ def test_flow_pages_show_the_flow_and_its_executions(server: ServerHandle, tmp_p
     assert f'href="/console/instances/{iid}/flows/orders-in"' in page
     assert "none yet" in page
 
-    _drop(server, iid, "in/good.csv", "id,qty\na,1\nskip,5\nb,2\n", tmp_path)
-    _finished(client, iid, "orders-in", 1)
-    _drop(server, iid, "in/bad.csv", "id,qty\nc,3\nd,many\n", tmp_path)
-    api = _finished(client, iid, "orders-in", 2)
+    put_in_bucket(server, iid, "in/good.csv", "id,qty\na,1\nskip,5\nb,2\n", tmp_path)
+    wait_executions(client, iid, "orders-in", 1)
+    put_in_bucket(server, iid, "in/bad.csv", "id,qty\nc,3\nd,many\n", tmp_path)
+    api = wait_executions(client, iid, "orders-in", 2)
     assert [e["status"] for e in api] == ["FAILED", "SUCCEEDED"], [e.get("message") for e in api]
 
     status, page = _open(f"{base}/flows/orders-in", cookies)
@@ -140,7 +111,7 @@ def test_flow_pages_show_the_flow_and_its_executions(server: ServerHandle, tmp_p
 def test_flow_pages_need_the_grant_and_a_session(server: ServerHandle) -> None:
     client = server.client()
     iid = active_instance(client, "console-flows-grant")
-    _flow(client, iid, "guarded")
+    _flow(server, client, iid, "guarded")
     base = f"{server.endpoint}/console/instances/{iid}"
 
     status, body = _open(f"{base}/flows/guarded/executions.json", {})

@@ -21,7 +21,7 @@ from supplylake.schema.asc import asc_datasets
 from supplylake.schema.types import Operation
 from supplylake.testing import ServerHandle, running_server
 from tests.examples.replay import wait_until
-from tests.integration.helpers import active_instance, error_code
+from tests.integration.helpers import active_instance, error_code, pages
 
 
 @pytest.fixture(scope="module")
@@ -134,14 +134,11 @@ def test_instances_are_listed_in_creation_order(client: Any) -> None:
     # Random ids: creation order and id order differ (one chance in 24 that they agree).
     names = [f"order-{time.monotonic_ns()}" for _ in range(4)]
     made = [client.create_instance(instanceName=n)["instance"]["instanceId"] for n in names]
-    listed: list[str] = []
-    kwargs: dict[str, Any] = {"instanceNameFilter": names, "maxResults": 1}
-    while True:
-        page = client.list_instances(**kwargs)
-        listed += [i["instanceId"] for i in page["instances"]]
-        if "nextToken" not in page:
-            break
-        kwargs["nextToken"] = page["nextToken"]
+    listed = [
+        i["instanceId"]
+        for page in pages(client.list_instances, instanceNameFilter=names, maxResults=1)
+        for i in page["instances"]
+    ]
     assert listed == made
 
 

@@ -30,6 +30,7 @@ from supplylake.store.base import Store
 from supplylake.store.sql import flows as sql_flows
 from supplylake.testing import ServerHandle, running_server
 from tests.examples.replay import Replay, wait_until
+from tests.integration.helpers import AWS_PARTNER_FIELDS
 
 DOC = json.loads((Path(__file__).parent / "aws_examples.json").read_text())
 EXAMPLES: list[dict[str, Any]] = DOC["examples"]
@@ -94,15 +95,7 @@ FLOWS_BUCKET_INSTANCE = "b8c7bb28-a576-4334-b481-6d6e8e47371f"
 STAGING_DATASETS = {
     "my_staging_dataset": ["id", "description", "connection_id", "bukrs", "txtmd", "langu"],
     **{
-        name: [
-            "id",
-            "poc_org_unit_description",
-            "company_id",
-            "tpartner_type",
-            "geo_id",
-            "eff_start_date",
-            "eff_end_date",
-        ]
+        name: list(AWS_PARTNER_FIELDS)
         for name in ("my_staging_dataset1", "my_staging_dataset2", "my_staging_dataset2_updated")
     },
 }

@@ -10,24 +10,15 @@ import pytest
 
 from supplylake.flows.buckets import FolderBuckets, S3Buckets, s3_client
 from supplylake.flows.watch import PrefixWatcher
+from tests.clock import ManualClock
 from tests.flows.wire import BUCKET
 
 
-class Clock:
-    """A clock the test moves, so settling is checked without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def folder(tmp_path: Path) -> Iterator[tuple[FolderBuckets, Path, Clock, PrefixWatcher]]:
+def folder(tmp_path: Path) -> Iterator[tuple[FolderBuckets, Path, ManualClock, PrefixWatcher]]:
     buckets = FolderBuckets(tmp_path / "buckets")
     buckets.ensure_bucket(BUCKET)
-    clock = Clock()
+    clock = ManualClock(100.0)
     yield (
         buckets,
         tmp_path / "buckets" / BUCKET,
@@ -41,7 +32,7 @@ def _keys(watcher: PrefixWatcher) -> list[str]:
 
 
 def test_folder_file_is_taken_once_it_has_settled(
-    folder: tuple[FolderBuckets, Path, Clock, PrefixWatcher],
+    folder: tuple[FolderBuckets, Path, ManualClock, PrefixWatcher],
 ) -> None:
     _, root, clock, watcher = folder
     (root / "orders").mkdir()
@@ -56,7 +47,7 @@ def test_folder_file_is_taken_once_it_has_settled(
 
 
 def test_a_file_still_growing_is_not_taken(
-    folder: tuple[FolderBuckets, Path, Clock, PrefixWatcher],
+    folder: tuple[FolderBuckets, Path, ManualClock, PrefixWatcher],
 ) -> None:
     _, root, clock, watcher = folder
     (root / "orders").mkdir()
@@ -78,7 +69,7 @@ def test_a_file_still_growing_is_not_taken(
 
 
 def test_rename_into_place_and_partial_names(
-    folder: tuple[FolderBuckets, Path, Clock, PrefixWatcher],
+    folder: tuple[FolderBuckets, Path, ManualClock, PrefixWatcher],
 ) -> None:
     _, root, clock, watcher = folder
     (root / "orders").mkdir()
@@ -95,7 +86,7 @@ def test_rename_into_place_and_partial_names(
 
 
 def test_rewrite_is_reported_again_and_removal_is_reported(
-    folder: tuple[FolderBuckets, Path, Clock, PrefixWatcher],
+    folder: tuple[FolderBuckets, Path, ManualClock, PrefixWatcher],
 ) -> None:
     buckets, root, clock, watcher = folder
     buckets.write_object(BUCKET, "orders/a.csv", b"id\n1\n")
@@ -118,7 +109,7 @@ def test_known_objects_are_not_reported_again(tmp_path: Path) -> None:
     known = {
         o.key: o.version for o in buckets.list_objects(BUCKET, "orders/") if o.key.endswith("a.csv")
     }
-    clock = Clock()
+    clock = ManualClock(100.0)
     watcher = PrefixWatcher(buckets, BUCKET, "orders/", known, clock=clock)
     watcher.poll()
     clock.now += 1
@@ -131,7 +122,7 @@ def test_files_are_reported_in_the_order_they_arrived(tmp_path: Path) -> None:
         buckets.write_object(BUCKET, f"orders/{name}", b"id\n")
         path = tmp_path / BUCKET / "orders" / name
         os.utime(path, ns=(1_000_000_000 * (i + 1), 1_000_000_000 * (i + 1)))
-    clock = Clock()
+    clock = ManualClock(100.0)
     watcher = PrefixWatcher(buckets, BUCKET, "orders/", clock=clock)
     watcher.poll()
     clock.now += 1

@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from supplylake.config import Settings
 from supplylake.testing import ServerHandle, running_server
-from tests.integration.helpers import active_instance, error_code, status
+from tests.integration.helpers import active_instance, error_code, run_supplylake, status
 
 
 def _send(req: AWSRequest) -> tuple[int, dict[str, str], dict[str, Any]]:
@@ -164,21 +162,8 @@ def test_revoked_key_is_refused_within_the_cache_time(supplylake_server: ServerH
     key, secret = _keys_create(supplylake_server)
     c = supplylake_server.client_for(key, secret)
     c.list_instances()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "supplylake",
-            "keys",
-            "revoke",
-            key,
-            "--data-dir",
-            str(supplylake_server.data_dir),
-        ],
-        check=True,
-        capture_output=True,
-        env=supplylake_server.cli_env(),
-    )
+    revoked = run_supplylake(supplylake_server, "keys", "revoke", key)
+    assert revoked.returncode == 0, revoked.stderr
     time.sleep(Settings().cache_seconds)
     with pytest.raises(ClientError) as exc:
         c.list_instances()

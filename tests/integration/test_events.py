@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from supplylake.schema.asc import asc_datasets, asc_event_types
 from supplylake.testing import ServerHandle, running_server
-from tests.integration.helpers import active_instance, error_code, error_message, status
+from tests.integration.helpers import active_instance, error_code, error_message, pages, status
 
 CUSTOM = {
     "name": "Readings",
@@ -297,14 +297,10 @@ def test_list_pages_newest_first_and_filters(env: dict[str, Any]) -> None:
     ]
     seen: list[str] = []
     kw: dict[str, Any] = {"instanceId": iid, "eventType": "scn.data.supplyplan", "maxResults": 3}
-    while True:
-        page = c.list_data_integration_events(**kw)
+    for page in pages(c.list_data_integration_events, **kw):
         assert len(page["events"]) <= 3
         assert all(e["eventType"] == "scn.data.supplyplan" for e in page["events"])
         seen += [e["eventId"] for e in page["events"]]
-        if "nextToken" not in page:
-            break
-        kw["nextToken"] = page["nextToken"]
     assert seen[: len(sent)] == sent[::-1]
 
 

@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -20,7 +21,18 @@ from supplylake.states import FlowExecutionStatus
 from supplylake.store import open_store
 from supplylake.store.base import Store
 from supplylake.testing import ServerHandle, running_server
-from tests.integration.helpers import active_instance, error_code, error_message
+from tests.integration.helpers import (
+    AWS_PARTNER_FIELDS,
+    active_instance,
+    dataset_arn,
+    dataset_source,
+    dataset_target,
+    error_code,
+    error_message,
+    pages,
+    s3_source,
+    s3_sql_flow,
+)
 from tests.integration.test_awscli import AWS, aws
 
 STAGING = {
@@ -36,15 +48,7 @@ PARTNERS = {
     "name": "Partners",
     "fields": [
         {"name": n, "type": "TIMESTAMP" if n.startswith("eff") else "STRING", "isRequired": False}
-        for n in (
-            "id",
-            "poc_org_unit_description",
-            "company_id",
-            "tpartner_type",
-            "geo_id",
-            "eff_start_date",
-            "eff_end_date",
-        )
+        for n in AWS_PARTNER_FIELDS
     ],
 }
 NO_KEY = {"name": "NoKey", "fields": [{"name": "id", "type": "STRING", "isRequired": True}]}
@@ -92,41 +96,20 @@ def store(server: ServerHandle) -> Iterator[Store]:
     s.close()
 
 
-def dataset_arn(server: ServerHandle, iid: str, namespace: str, name: str) -> str:
-    return (
-        f"arn:aws:scn:{server.region}:{server.account_id}:instance/{iid}"
-        f"/namespaces/{namespace}/datasets/{name}"
-    )
-
-
 def flow_arn(server: ServerHandle, iid: str, name: str) -> str:
     return f"arn:aws:scn:{server.region}:{server.account_id}:instance/{iid}/data-integration-flows/{name}"
 
 
-def s3_source(iid: str, name: str = "testSourceName", prefix: str = "example-prefix") -> dict:
-    return {
-        "sourceType": "S3",
-        "sourceName": name,
-        "s3Source": {"bucketName": f"aws-supply-chain-data-{iid}", "prefix": prefix},
-    }
-
-
 def staging_flow(server: ServerHandle, iid: str, target: str = "my_staging_dataset") -> dict:
     """AWS's S3-to-dataset example, in this instance."""
-    return {
-        "instanceId": iid,
-        "sources": [s3_source(iid)],
-        "transformation": {
-            "transformationType": "SQL",
-            "sqlTransformation": {"query": "SELECT * FROM testSourceName"},
-        },
-        "target": {
-            "targetType": "DATASET",
-            "datasetTarget": {
-                "datasetIdentifier": dataset_arn(server, iid, "default", target),
-            },
-        },
-    }
+    return s3_sql_flow(
+        server,
+        iid,
+        source="testSourceName",
+        prefix="example-prefix",
+        query="SELECT * FROM testSourceName",
+        dataset=target,
+    )
 
 
 def join_flow(server: ServerHandle, iid: str) -> dict:
@@ -134,25 +117,29 @@ def join_flow(server: ServerHandle, iid: str) -> dict:
     return {
         "instanceId": iid,
         "sources": [
-            {
-                "sourceType": "DATASET",
-                "sourceName": f"testSourceName{i}",
-                "datasetSource": {
-                    "datasetIdentifier": dataset_arn(
-                        server, iid, "default", f"my_staging_dataset{i}"
-                    )
-                },
-            }
+            dataset_source(server, iid, f"testSourceName{i}", f"my_staging_dataset{i}")
             for i in (1, 2)
         ],
         "transformation": {"transformationType": "SQL", "sqlTransformation": {"query": JOIN_SQL}},
-        "target": {
-            "targetType": "DATASET",
-            "datasetTarget": {
-                "datasetIdentifier": dataset_arn(server, iid, "asc", "trading_partner")
-            },
+        "target": dataset_target(server, iid, "trading_partner", namespace="asc"),
+    }
+
+
+def field_priority(*names: str, order: str = "DESC") -> dict:
+    """Target options that dedupe records by ``names``, each in ``order``."""
+    return {
+        "dedupeRecords": True,
+        "dedupeStrategy": {
+            "type": "FIELD_PRIORITY",
+            "fieldPriority": {"fields": [{"name": n, "sortOrder": order} for n in names]},
         },
     }
+
+
+def replace_trading_partner(server: ServerHandle, iid: str, dedupe_by: str) -> dict:
+    """The target of AWS's update example: asc.trading_partner replaced, deduped by one field."""
+    options = {"loadType": "REPLACE", **field_priority(dedupe_by, order="ASC")}
+    return dataset_target(server, iid, "trading_partner", options, namespace="asc")
 
 
 def without_times(flow: dict) -> dict:
@@ -199,22 +186,7 @@ def test_update_sets_replace_with_field_priority_dedupe(
     request = join_flow(server, iid)
     client.create_data_integration_flow(name="partners-replace", **request)
     before = client.get_data_integration_flow(instanceId=iid, name="partners-replace")["flow"]
-    target = {
-        "targetType": "DATASET",
-        "datasetTarget": {
-            "datasetIdentifier": dataset_arn(server, iid, "asc", "trading_partner"),
-            "options": {
-                "loadType": "REPLACE",
-                "dedupeRecords": True,
-                "dedupeStrategy": {
-                    "type": "FIELD_PRIORITY",
-                    "fieldPriority": {
-                        "fields": [{"name": "source_update_dttm", "sortOrder": "ASC"}]
-                    },
-                },
-            },
-        },
-    }
+    target = replace_trading_partner(server, iid, "source_update_dttm")
     updated = client.update_data_integration_flow(
         instanceId=iid, name="partners-replace", target=target
     )["flow"]
@@ -238,22 +210,7 @@ def test_aws_update_example_dedupes_by_a_primary_key_and_is_refused_by_name(
         lambda: client.update_data_integration_flow(
             instanceId=iid,
             name="partners-aws",
-            target={
-                "targetType": "DATASET",
-                "datasetTarget": {
-                    "datasetIdentifier": dataset_arn(server, iid, "asc", "trading_partner"),
-                    "options": {
-                        "loadType": "REPLACE",
-                        "dedupeRecords": True,
-                        "dedupeStrategy": {
-                            "type": "FIELD_PRIORITY",
-                            "fieldPriority": {
-                                "fields": [{"name": "eff_start_date", "sortOrder": "ASC"}]
-                            },
-                        },
-                    },
-                },
-            },
+            target=replace_trading_partner(server, iid, "eff_start_date"),
         )
     )
     assert code == "ValidationException"
@@ -329,26 +286,8 @@ def _rule_cases(server: ServerHandle, iid: str) -> list[tuple[str, dict, str, st
     """(what, request changes, error code, message pattern) for every cross-field rule."""
     ds = dataset_arn(server, iid, "default", "my_staging_dataset")
     s3 = s3_source(iid)
-    ds_source = {
-        "sourceType": "DATASET",
-        "sourceName": "d",
-        "datasetSource": {"datasetIdentifier": ds},
-    }
-
-    def target(name: str, options: dict | None = None, namespace: str = "default") -> dict:
-        t: dict = {"datasetIdentifier": dataset_arn(server, iid, namespace, name)}
-        if options is not None:
-            t["options"] = options
-        return {"targetType": "DATASET", "datasetTarget": t}
-
-    def priority(*names: str) -> dict:
-        return {
-            "dedupeRecords": True,
-            "dedupeStrategy": {
-                "type": "FIELD_PRIORITY",
-                "fieldPriority": {"fields": [{"name": n, "sortOrder": "DESC"} for n in names]},
-            },
-        }
+    ds_source = dataset_source(server, iid, "d", "my_staging_dataset")
+    target = partial(dataset_target, server, iid)
 
     other_instance = "0" * 8 + "-0000-0000-0000-" + "0" * 12
     return [
@@ -452,21 +391,21 @@ def _rule_cases(server: ServerHandle, iid: str) -> list[tuple[str, dict, str, st
         ),
         (
             "a dedupe field not in the target",
-            {"target": target("my_staging_dataset", priority("colour"))},
+            {"target": target("my_staging_dataset", field_priority("colour"))},
             "ValidationException",
             r"^target\.datasetTarget\.options\.dedupeStrategy\.fieldPriority\.fields\[0\]\.name "
             r"'colour' is not a field of dataset default\.my_staging_dataset\.$",
         ),
         (
             "a dedupe field that is a primary key",
-            {"target": target("my_staging_dataset", priority("updated", "id"))},
+            {"target": target("my_staging_dataset", field_priority("updated", "id"))},
             "ValidationException",
             r"^target\.datasetTarget\.options\.dedupeStrategy\.fieldPriority\.fields\[1\]\.name "
             r"'id' is a primary key of dataset default\.my_staging_dataset",
         ),
         (
             "a dedupe field listed twice",
-            {"target": target("my_staging_dataset", priority("updated", "updated"))},
+            {"target": target("my_staging_dataset", field_priority("updated", "updated"))},
             "ValidationException",
             r"fields\[1\]\.name 'updated' is listed more than once\.$",
         ),
@@ -480,7 +419,7 @@ def _rule_cases(server: ServerHandle, iid: str) -> list[tuple[str, dict, str, st
             "a dedupe strategy with dedupeRecords false",
             {
                 "target": target(
-                    "my_staging_dataset", {**priority("updated"), "dedupeRecords": False}
+                    "my_staging_dataset", {**field_priority("updated"), "dedupeRecords": False}
                 )
             },
             "ValidationException",
@@ -505,14 +444,7 @@ def _rule_cases(server: ServerHandle, iid: str) -> list[tuple[str, dict, str, st
         (
             "a flow that feeds a dataset it reads",
             {
-                "sources": [
-                    {
-                        **ds_source,
-                        "datasetSource": {
-                            "datasetIdentifier": dataset_arn(server, iid, "default", "loop_a")
-                        },
-                    }
-                ],
+                "sources": [dataset_source(server, iid, "d", "loop_a")],
                 "target": target("loop_a"),
             },
             "ValidationException",
@@ -536,14 +468,7 @@ def _rule_cases(server: ServerHandle, iid: str) -> list[tuple[str, dict, str, st
         (
             "a flow that feeds a dataset it reads through another flow",
             {
-                "sources": [
-                    {
-                        **ds_source,
-                        "datasetSource": {
-                            "datasetIdentifier": dataset_arn(server, iid, "default", "loop_b")
-                        },
-                    }
-                ],
+                "sources": [dataset_source(server, iid, "d", "loop_b")],
                 "target": target("loop_a"),
             },
             "ValidationException",
@@ -559,20 +484,9 @@ def test_every_cross_field_rule_is_refused_naming_the_member(
     client.create_data_integration_flow(
         name="loop-b-from-a",
         instanceId=iid,
-        sources=[
-            {
-                "sourceType": "DATASET",
-                "sourceName": "a",
-                "datasetSource": {
-                    "datasetIdentifier": dataset_arn(server, iid, "default", "loop_a")
-                },
-            }
-        ],
+        sources=[dataset_source(server, iid, "a", "loop_a")],
         transformation={"transformationType": "NONE"},
-        target={
-            "targetType": "DATASET",
-            "datasetTarget": {"datasetIdentifier": dataset_arn(server, iid, "default", "loop_b")},
-        },
+        target=dataset_target(server, iid, "loop_b"),
     )
     wrong = []
     for what, change, code, pattern in _rule_cases(server, iid):
@@ -618,18 +532,12 @@ def test_list_pages_in_name_order_with_opaque_tokens(server: ServerHandle, clien
                 },
             },
         )
-    seen, token, pages = [], None, 0
-    while True:
-        page = client.list_data_integration_flows(
-            instanceId=other, maxResults=2, **({"nextToken": token} if token else {})
-        )
-        pages += 1
-        seen += [f["name"] for f in page["flows"]]
-        assert all(f["instanceId"] == other and "createdTime" in f for f in page["flows"])
-        token = page.get("nextToken")
-        if not token:
-            break
-    assert seen == sorted(names) and pages == 3
+    listed = list(pages(client.list_data_integration_flows, instanceId=other, maxResults=2))
+    seen = [f["name"] for page in listed for f in page["flows"]]
+    assert seen == sorted(names) and len(listed) == 3
+    assert all(
+        f["instanceId"] == other and "createdTime" in f for page in listed for f in page["flows"]
+    )
     everything = client.list_data_integration_flows(instanceId=other)["flows"]
     assert [f["name"] for f in everything] == sorted(names)
     paginated = client.get_paginator("list_data_integration_flows").paginate(
@@ -751,18 +659,16 @@ def test_executions_answer_what_the_loader_recorded_newest_first(
     )["flowExecution"]
     assert queued["status"] == "IN_PROGRESS" and queued["startTime"] == t0 + timedelta(minutes=4)
 
-    seen, token = [], None
-    while True:
-        page = client.list_data_integration_flow_executions(
+    seen = [
+        (e["executionId"], e["status"])
+        for page in pages(
+            client.list_data_integration_flow_executions,
             instanceId=iid,
             flowName="executed",
             maxResults=2,
-            **({"nextToken": token} if token else {}),
         )
-        seen += [(e["executionId"], e["status"]) for e in page["flowExecutions"]]
-        token = page.get("nextToken")
-        if not token:
-            break
+        for e in page["flowExecutions"]
+    ]
     assert seen == [
         (ids[4], "IN_PROGRESS"),
         (ids[3], "IN_PROGRESS"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +15,18 @@ import pytest
 
 from supplylake.testing import ServerHandle, running_server
 from tests.flows.conftest import s3_env  # noqa: F401 - the moto S3 server fixture
-from tests.integration.helpers import active_instance, query_lake
+from tests.integration.helpers import (
+    active_instance,
+    bucket_folder,
+    dataset_arn,
+    dataset_source,
+    dataset_target,
+    put_in_bucket,
+    query_lake,
+    run_supplylake,
+    s3_sql_flow,
+    wait_executions,
+)
 
 STAGING_SCHEMA = {
     "name": "Staging",
@@ -35,82 +45,37 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
         yield server
 
 
-def _dataset_arn(instance_id: str, namespace: str, name: str) -> str:
-    return (
-        f"arn:aws:scn:us-east-1:{_account()}:instance/{instance_id}/namespaces/{namespace}"
-        f"/datasets/{name}"
-    )
-
-
-def _account() -> str:
-    from supplylake.testing import ACCOUNT_ID
-
-    return ACCOUNT_ID
-
-
 def _setup(
-    client: Any, name: str, prefix: str, query: str = "SELECT * FROM orders", **options: Any
+    server: ServerHandle,
+    client: Any,
+    name: str,
+    prefix: str,
+    query: str = "SELECT * FROM orders",
+    **options: Any,
 ) -> str:
+    """An instance with dataset default.staging, fed by flow ``name`` from ``prefix``."""
     instance_id = active_instance(client, name)
     client.create_data_lake_dataset(
         instanceId=instance_id, namespace="default", name="staging", schema=STAGING_SCHEMA
     )
-    target: dict[str, Any] = {"datasetIdentifier": _dataset_arn(instance_id, "default", "staging")}
-    if options:
-        target["options"] = options
-    client.create_data_integration_flow(
-        instanceId=instance_id,
-        name=name,
-        sources=[
-            {
-                "sourceType": "S3",
-                "sourceName": "orders",
-                "s3Source": {
-                    "bucketName": f"aws-supply-chain-data-{instance_id}",
-                    "prefix": prefix,
-                },
-            }
-        ],
-        transformation={"transformationType": "SQL", "sqlTransformation": {"query": query}},
-        target={"targetType": "DATASET", "datasetTarget": target},
+    flow = s3_sql_flow(
+        server,
+        instance_id,
+        source="orders",
+        prefix=prefix,
+        query=query,
+        dataset="staging",
+        options=options or None,
     )
+    client.create_data_integration_flow(name=name, **flow)
     return instance_id
-
-
-def _bucket_folder(server: ServerHandle, instance_id: str) -> Path:
-    return server.data_dir / "buckets" / f"aws-supply-chain-data-{instance_id}"
-
-
-def _cp(server: ServerHandle, instance_id: str, key: str, text: str, tmp: Path) -> None:
-    """``cp`` a file into the bucket folder, as a user would."""
-    source = tmp / key.replace("/", "_")
-    source.write_text(text)
-    destination = _bucket_folder(server, instance_id) / key
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(source, destination)
-
-
-def _wait(
-    client: Any, instance_id: str, flow: str, count: int, timeout: float = 60
-) -> list[dict[str, Any]]:
-    """The flow's executions, newest first, once ``count`` have finished."""
-    deadline = time.monotonic() + timeout
-    while True:
-        executions = client.list_data_integration_flow_executions(
-            instanceId=instance_id, flowName=flow
-        )["flowExecutions"]
-        done = [e for e in executions if e["status"] != "IN_PROGRESS"]
-        if len(done) >= count:
-            return executions
-        assert time.monotonic() < deadline, f"executions did not finish: {executions}"
-        time.sleep(0.2)
 
 
 def test_a_copied_csv_ends_in_the_target(server: ServerHandle, tmp_path: Path) -> None:
     client = server.client()
-    instance_id = _setup(client, "copied", "orders")
-    _cp(server, instance_id, "orders/a.csv", "id,qty,note\na,1,x\nb,2,\n", tmp_path)
-    (execution,) = _wait(client, instance_id, "copied", 1)
+    instance_id = _setup(server, client, "copied", "orders")
+    put_in_bucket(server, instance_id, "orders/a.csv", "id,qty,note\na,1,x\nb,2,\n", tmp_path)
+    (execution,) = wait_executions(client, instance_id, "copied", 1)
     assert execution["status"] == "SUCCEEDED", execution
     assert execution["sourceInfo"]["s3Source"]["key"] == "orders/a.csv"
     got = client.get_data_integration_flow_execution(
@@ -121,20 +86,20 @@ def test_a_copied_csv_ends_in_the_target(server: ServerHandle, tmp_path: Path) -
     assert rows == [{"id": "a", "qty": 1}, {"id": "b", "qty": 2}]
 
     # A second file upserts by key.
-    _cp(server, instance_id, "orders/b.csv", "id,qty\nb,20\n", tmp_path)
-    _wait(client, instance_id, "copied", 2)
+    put_in_bucket(server, instance_id, "orders/b.csv", "id,qty\nb,20\n", tmp_path)
+    wait_executions(client, instance_id, "copied", 2)
     rows = query_lake(server, instance_id, "SELECT id, qty FROM default.staging ORDER BY id")
     assert rows == [{"id": "a", "qty": 1}, {"id": "b", "qty": 20}]
 
     # Removing a file takes its rows away.
-    (_bucket_folder(server, instance_id) / "orders/b.csv").unlink()
-    _wait(client, instance_id, "copied", 3)
+    (bucket_folder(server, instance_id) / "orders/b.csv").unlink()
+    wait_executions(client, instance_id, "copied", 3)
     rows = query_lake(server, instance_id, "SELECT id, qty FROM default.staging ORDER BY id")
     assert rows == [{"id": "a", "qty": 1}, {"id": "b", "qty": 2}]
 
     # A file written again runs again: the rows it brought before go.
-    _cp(server, instance_id, "orders/a.csv", "id,qty\na,7\n", tmp_path)
-    executions = _wait(client, instance_id, "copied", 4)
+    put_in_bucket(server, instance_id, "orders/a.csv", "id,qty\na,7\n", tmp_path)
+    executions = wait_executions(client, instance_id, "copied", 4)
     assert executions[0]["sourceInfo"]["s3Source"]["key"] == "orders/a.csv"
     rows = query_lake(server, instance_id, "SELECT id, qty FROM default.staging ORDER BY id")
     assert rows == [{"id": "a", "qty": 7}]
@@ -152,9 +117,9 @@ def test_bad_input_fails_with_a_message_and_leaves_the_target(
     server: ServerHandle, tmp_path: Path, name: str, content: str, query: str, wanted: str
 ) -> None:
     client = server.client()
-    instance_id = _setup(client, name, "in", query)
-    _cp(server, instance_id, "in/data.csv", content, tmp_path)
-    (execution,) = _wait(client, instance_id, name, 1)
+    instance_id = _setup(server, client, name, "in", query)
+    put_in_bucket(server, instance_id, "in/data.csv", content, tmp_path)
+    (execution,) = wait_executions(client, instance_id, name, 1)
     assert execution["status"] == "FAILED"
     assert wanted in execution["message"]
     assert "WHERE" not in execution["message"]
@@ -165,52 +130,22 @@ def test_bad_input_fails_with_a_message_and_leaves_the_target(
 
 def test_flows_run_queues_an_execution_by_hand(server: ServerHandle, tmp_path: Path) -> None:
     client = server.client()
-    instance_id = _setup(client, "by-hand", "manual")
-    _cp(server, instance_id, "manual/a.csv", "id,qty\nm,5\n", tmp_path)
-    _wait(client, instance_id, "by-hand", 1)
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "supplylake",
-            "flows",
-            "run",
-            "by-hand",
-            "--instance",
-            instance_id,
-            "--data-dir",
-            str(server.data_dir),
-            "--key",
-            "manual/a.csv",
-        ],
-        capture_output=True,
-        text=True,
-        env=server.cli_env(),
-        check=True,
+    instance_id = _setup(server, client, "by-hand", "manual")
+    put_in_bucket(server, instance_id, "manual/a.csv", "id,qty\nm,5\n", tmp_path)
+    wait_executions(client, instance_id, "by-hand", 1)
+    out = run_supplylake(
+        server, "flows", "run", "by-hand", "--instance", instance_id, "--key", "manual/a.csv"
     )
+    assert out.returncode == 0, out.stderr
     execution_id = out.stdout.strip()
-    executions = _wait(client, instance_id, "by-hand", 2)
+    executions = wait_executions(client, instance_id, "by-hand", 2)
     assert executions[0]["executionId"] == execution_id
     assert executions[0]["status"] == "SUCCEEDED"
     rows = query_lake(server, instance_id, "SELECT id, qty FROM default.staging")
     assert rows == [{"id": "m", "qty": 5}]
-    listed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "supplylake",
-            "flows",
-            "list",
-            "--instance",
-            instance_id,
-            "--data-dir",
-            str(server.data_dir),
-        ],
-        capture_output=True,
-        text=True,
-        env={**server.cli_env(), "COLUMNS": "250"},
-        check=True,
-    ).stdout
+    out = run_supplylake(server, "flows", "list", "--instance", instance_id, env={"COLUMNS": "250"})
+    assert out.returncode == 0, out.stderr
+    listed = out.stdout
     assert "by-hand" in listed and execution_id in listed and "SUCCEEDED" in listed
 
 
@@ -231,10 +166,10 @@ def _started(data_dir: Path, instance_id: str, flow: str) -> tuple[bool, bool]:
 def test_loader_killed_mid_execution_applies_it_whole_once(tmp_path: Path) -> None:
     with running_server(tmp_path, loader="false") as server:
         client = server.client()
-        instance_id = _setup(client, "crash", "big")
+        instance_id = _setup(server, client, "crash", "big")
         rows = 200_000
         text = "id,qty,note\n" + "".join(f"r{i},{i % 1000},n{i}\n" for i in range(rows))
-        _cp(server, instance_id, "big/a.csv", text, tmp_path)
+        put_in_bucket(server, instance_id, "big/a.csv", text, tmp_path)
         log = open(tmp_path / "loader.log", "ab")  # noqa: SIM115
         command = [sys.executable, "-m", "supplylake", "loader", "--data-dir", str(tmp_path)]
         counts: set[int] = set()
@@ -254,7 +189,7 @@ def test_loader_killed_mid_execution_applies_it_whole_once(tmp_path: Path) -> No
                 n = query_lake(server, instance_id, "SELECT count(*) AS n FROM default.staging")
                 counts.add(n[0]["n"])
             loader = subprocess.Popen(command, env=server.cli_env(), stdout=log, stderr=log)
-            (execution,) = _wait(client, instance_id, "crash", 1, timeout=120)
+            (execution,) = wait_executions(client, instance_id, "crash", 1, timeout=120)
         finally:
             loader.terminate()
             loader.wait()
@@ -279,7 +214,7 @@ def test_s3_api_buckets(
         monkeypatch.setenv(name, value)
     with running_server(tmp_path, buckets="s3") as server:
         client = server.client()
-        instance_id = _setup(client, "s3-api", "orders")
+        instance_id = _setup(server, client, "s3-api", "orders")
         s3 = boto3.client(
             "s3",
             endpoint_url=s3_env["AWS_ENDPOINT_URL_S3"],
@@ -289,7 +224,7 @@ def test_s3_api_buckets(
         )
         bucket = f"aws-supply-chain-data-{instance_id}"
         s3.put_object(Bucket=bucket, Key="orders/a.csv", Body=b"id,qty\ns,3\n")
-        (execution,) = _wait(client, instance_id, "s3-api", 1)
+        (execution,) = wait_executions(client, instance_id, "s3-api", 1)
         assert execution["status"] == "SUCCEEDED", execution
         rows = query_lake(server, instance_id, "SELECT id, qty FROM default.staging")
         assert rows == [{"id": "s", "qty": 3}]
@@ -315,15 +250,7 @@ def test_a_commit_to_a_source_dataset_runs_the_flow(server: ServerHandle) -> Non
     client.create_data_integration_flow(
         instanceId=instance_id,
         name="partners-to-asc",
-        sources=[
-            {
-                "sourceType": "DATASET",
-                "sourceName": "p",
-                "datasetSource": {
-                    "datasetIdentifier": _dataset_arn(instance_id, "default", "partners")
-                },
-            }
-        ],
+        sources=[dataset_source(server, instance_id, "p", "partners")],
         transformation={
             "transformationType": "SQL",
             "sqlTransformation": {
@@ -332,12 +259,7 @@ def test_a_commit_to_a_source_dataset_runs_the_flow(server: ServerHandle) -> Non
                 " '9999-12-31T00:00:00Z' AS eff_end_date FROM p WHERE qty > 0"
             },
         },
-        target={
-            "targetType": "DATASET",
-            "datasetTarget": {
-                "datasetIdentifier": _dataset_arn(instance_id, "asc", "trading_partner")
-            },
-        },
+        target=dataset_target(server, instance_id, "trading_partner", namespace="asc"),
     )
     for i in range(5):
         client.send_data_integration_event(
@@ -346,7 +268,7 @@ def test_a_commit_to_a_source_dataset_runs_the_flow(server: ServerHandle) -> Non
             data=json.dumps({"id": f"p{i}", "qty": i, "note": f"n{i}"}),
             eventGroupId="partners",
             datasetTarget={
-                "datasetIdentifier": _dataset_arn(instance_id, "default", "partners"),
+                "datasetIdentifier": dataset_arn(server, instance_id, "default", "partners"),
                 "operationType": "APPEND",
             },
         )

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from supplylake.testing import ServerHandle
-from tests.integration.helpers import active_instance, error_code, status, wait_for_state
+from tests.integration.helpers import active_instance, error_code, pages, status, wait_for_state
 
 MISSING = "00000000-0000-0000-0000-000000000000"
 
@@ -69,14 +69,9 @@ def test_update_instance(supplylake_client: Any) -> None:
 def test_list_filters_and_pages(supplylake_client: Any) -> None:
     ids = {active_instance(supplylake_client, "pager") for _ in range(5)}
     seen: list[str] = []
-    kwargs: dict[str, Any] = {"maxResults": 2, "instanceNameFilter": ["pager"]}
-    while True:
-        page = supplylake_client.list_instances(**kwargs)
+    for page in pages(supplylake_client.list_instances, maxResults=2, instanceNameFilter=["pager"]):
         assert len(page["instances"]) <= 2
         seen += [i["instanceId"] for i in page["instances"]]
-        if "nextToken" not in page:
-            break
-        kwargs["nextToken"] = page["nextToken"]
     assert set(seen) == ids and len(seen) == len(ids)
     states = supplylake_client.list_instances(instanceStateFilter=["Deleted"])["instances"]
     assert all(i["state"] == "Deleted" for i in states)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 from typing import Any
 
 import pytest
 
 from supplylake.testing import ServerHandle
-from tests.integration.helpers import active_instance, query_lake, wait_loaded
+from tests.integration.helpers import active_instance, query_lake, run_query, wait_loaded
 
 TS = {"name": "at", "type": "TIMESTAMP", "isRequired": False}
 ORDERS = {
@@ -163,24 +161,7 @@ def test_event_fails_when_dataset_deleted_and_later_events_go_on(lake_env: dict[
 
 
 def test_query_errors_say_what_to_do(lake_env: dict[str, Any]) -> None:
-    s: ServerHandle = lake_env["server"]
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "supplylake",
-            "query",
-            "--instance",
-            lake_env["iid"],
-            "--data-dir",
-            str(s.data_dir),
-            "SELECT * FROM default.nope",
-        ],
-        capture_output=True,
-        text=True,
-        env=s.cli_env(),
-        timeout=120,
-    )
+    out = run_query(lake_env["server"], lake_env["iid"], "SELECT * FROM default.nope")
     assert out.returncode == 1 and "nope" in out.stderr
 
 
@@ -188,28 +169,13 @@ def test_query_formats(lake_env: dict[str, Any], tmp_path: Any) -> None:
     import pyarrow.parquet as pq
 
     s: ServerHandle = lake_env["server"]
-    base = [
-        sys.executable,
-        "-m",
-        "supplylake",
-        "query",
-        "--instance",
-        lake_env["iid"],
-        "--data-dir",
-        str(s.data_dir),
-    ]
     sql = "SELECT 1 AS one, 'x' AS two"
-    csv_out = subprocess.run(
-        [*base, "--format", "csv", sql], capture_output=True, text=True, env=s.cli_env(), check=True
-    ).stdout
-    assert csv_out.splitlines() == ["one,two", "1,x"]
+    csv_out = run_query(s, lake_env["iid"], "--format", "csv", sql)
+    assert csv_out.returncode == 0, csv_out.stderr
+    assert csv_out.stdout.splitlines() == ["one,two", "1,x"]
     target = tmp_path / "out.parquet"
-    subprocess.run(
-        [*base, "--format", "parquet", "--output", str(target), sql],
-        check=True,
-        capture_output=True,
-        env=s.cli_env(),
-    )
+    written = run_query(s, lake_env["iid"], "--format", "parquet", "--output", str(target), sql)
+    assert written.returncode == 0, written.stderr
     assert pq.read_table(target).to_pylist() == [{"one": 1, "two": "x"}]
 
 

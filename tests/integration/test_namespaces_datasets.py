@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.helpers import active_instance, error_code, status
+from tests.integration.helpers import active_instance, error_code, pages, status
 
 SCHEMA = {
     "name": "Orders",
@@ -88,14 +88,13 @@ def test_predefined_namespaces_cannot_be_deleted(supplylake_client: Any, instanc
 
 def test_asc_datasets_are_predefined(supplylake_client: Any, instance_id: str) -> None:
     c = supplylake_client
-    names: list[str] = []
-    kwargs: dict[str, Any] = {"instanceId": instance_id, "namespace": "asc", "maxResults": 20}
-    while True:
-        page = c.list_data_lake_datasets(**kwargs)
-        names += [d["name"] for d in page["datasets"]]
-        if "nextToken" not in page:
-            break
-        kwargs["nextToken"] = page["nextToken"]
+    names = [
+        d["name"]
+        for page in pages(
+            c.list_data_lake_datasets, instanceId=instance_id, namespace="asc", maxResults=20
+        )
+        for d in page["datasets"]
+    ]
     assert len(names) == 44 and "inbound_order_line" in names
     ds = c.get_data_lake_dataset(instanceId=instance_id, namespace="asc", name="inbound_order")[
         "dataset"

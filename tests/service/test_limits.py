@@ -14,16 +14,7 @@ from supplylake.server import assemble, shares_buckets
 from supplylake.service.limits import RateLimiter, SharedRateLimiter, limiter_for
 from supplylake.store import open_store
 from supplylake.store.base import Store
-
-
-class _Clock:
-    """A clock the test moves by hand, so refills are exact."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import ManualClock
 
 
 @pytest.fixture
@@ -36,7 +27,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def test_a_bucket_admits_its_burst_then_refills_at_its_rate() -> None:
-    clock = _Clock()
+    clock = ManualClock(1000.0)
     limiter = RateLimiter(rate=10.0, burst=3, clock=clock)
     assert [limiter.try_acquire("i") for _ in range(4)] == [True, True, True, False]
     clock.now += 0.1  # one token's worth
@@ -47,7 +38,7 @@ def test_a_bucket_admits_its_burst_then_refills_at_its_rate() -> None:
 
 
 def test_each_instance_has_a_bucket_of_its_own_and_a_forgotten_one_starts_full() -> None:
-    limiter = RateLimiter(rate=0.0, burst=2, clock=_Clock())
+    limiter = RateLimiter(rate=0.0, burst=2, clock=ManualClock(1000.0))
     assert limiter.try_acquire("a") and limiter.try_acquire("a")
     assert not limiter.try_acquire("a")
     assert limiter.try_acquire("b")

@@ -6,9 +6,13 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
 
 from supplylake.schema.types import Operation
 from supplylake.store.base import IdempotencyKey, Instance, NewEvent, Store
+from supplylake.store.sql.append import BatchedAppend
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 INST = "11111111-2222-3333-4444-555555555555"
@@ -53,6 +57,19 @@ def payload_count(store: Store) -> int:
         lambda c: c.execute("SELECT count(*) FROM sl_event_data").fetchone()[0]
     )
     return count
+
+
+def batch_sizes(monkeypatch: pytest.MonkeyPatch, append: type[BatchedAppend[Any]]) -> list[int]:
+    """The sizes of the batches ``append`` runs from now on, filled in as it runs them."""
+    sizes: list[int] = []
+    run_many = append.run_many
+
+    def counting(self: BatchedAppend[Any], conn: Any, items: Any) -> list[Any]:
+        sizes.append(len(items))
+        return run_many(self, conn, items)
+
+    monkeypatch.setattr(append, "run_many", counting)
+    return sizes
 
 
 @contextlib.contextmanager

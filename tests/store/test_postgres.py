@@ -22,7 +22,7 @@ from supplylake.store.postgres.append import PostgresAppend
 from supplylake.store.postgres.connection import PostgresConnection
 from supplylake.store.sql import migrations, tokens
 
-from .support import ARN, INST, idem_key, make_instance, new_event, writer_paused
+from .support import ARN, INST, batch_sizes, idem_key, make_instance, new_event, writer_paused
 
 OTHER = "22222222-3333-4444-5555-666666666666"
 
@@ -172,14 +172,7 @@ def test_batched_appends_commit_in_few_statements(
     stores: tuple[PostgresStore, PostgresStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, _ = stores
-    sizes: list[int] = []
-    run_many = PostgresAppend.run_many
-
-    def counting(self: PostgresAppend, conn: Any, items: Any) -> list[Any]:
-        sizes.append(len(items))
-        return run_many(self, conn, items)
-
-    monkeypatch.setattr(PostgresAppend, "run_many", counting)
+    sizes = batch_sizes(monkeypatch, PostgresAppend)
     with writer_paused(a):
         futures = [a.append_event(new_event(n), None, 1000) for n in range(200)]
     positions = [f.result().position for f in futures]

@@ -20,7 +20,16 @@ from supplylake.store.sql.dialect import SQLITE
 from supplylake.store.sqlite import SqliteStore
 from supplylake.store.sqlite.append import SqliteAppend
 
-from .support import ARN, INST, idem_key, make_instance, new_event, payload_count, writer_paused
+from .support import (
+    ARN,
+    INST,
+    batch_sizes,
+    idem_key,
+    make_instance,
+    new_event,
+    payload_count,
+    writer_paused,
+)
 
 
 @pytest.fixture
@@ -43,14 +52,7 @@ def test_batched_appends_commit_in_few_statements(
     store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store.create_instance(make_instance(), {}, ARN, None)
-    sizes: list[int] = []
-    run_many = SqliteAppend.run_many
-
-    def counting(self: SqliteAppend, conn: Any, items: Any) -> list[Any]:
-        sizes.append(len(items))
-        return run_many(self, conn, items)
-
-    monkeypatch.setattr(SqliteAppend, "run_many", counting)
+    sizes = batch_sizes(monkeypatch, SqliteAppend)
     with writer_paused(store):
         futures = [
             store.append_event(new_event(n), idem_key(f"t{n % 150}"), 1000) for n in range(200)

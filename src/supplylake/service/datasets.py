@@ -21,12 +21,9 @@ from supplylake.service.blocking import blocking
 from supplylake.service.clock import now
 from supplylake.service.context import RequestContext, Services
 from supplylake.service.lookup import active_instance, find_namespace, stored_dataset
-from supplylake.service.paging import decode_token, encode_token
+from supplylake.service.paging import page_request
 from supplylake.service.schema_limits import schema_limits
 from supplylake.store.base import AlreadyExists, Dataset, Instance, NotFound
-
-#: AWS answers 10 per page when maxResults is left out (the model's default).
-_DEFAULT_PAGE = 10
 
 
 def dataset_to_api(inst: Instance, ds: Dataset) -> dict[str, Any]:
@@ -155,12 +152,9 @@ async def list_data_lake_datasets(
     inst = await active_instance(svc, ctx, params["instance_id"])
     namespace = params["namespace"]
     await find_namespace(svc, inst, namespace)
-    limit = params.get("max_results") or _DEFAULT_PAGE
-    scope = f"ListDataLakeDatasets:{inst.instance_id}:{namespace}"
-    secret = await svc.secret("page-token")
-    after = (
-        str(decode_token(secret, scope, params["next_token"])) if params.get("next_token") else ""
-    )
+    page = await page_request(svc, params, f"ListDataLakeDatasets:{inst.instance_id}:{namespace}")
+    limit = page.limit
+    after = page.after_name or ""
     if namespace == ASC_NAMESPACE:
         names = sorted(n for n in asc_datasets() if n > after)[: limit + 1]
         stored = {
@@ -174,10 +168,7 @@ async def list_data_lake_datasets(
         items = await blocking(
             svc.store.list_datasets, inst.instance_id, namespace, after, limit + 1
         )
-    out: dict[str, Any] = {"datasets": [dataset_to_api(inst, d) for d in items[:limit]]}
-    if len(items) > limit:
-        out["next_token"] = encode_token(secret, scope, items[limit - 1].name)
-    return out
+    return page.answer("datasets", items, lambda d: dataset_to_api(inst, d), lambda d: d.name)
 
 
 async def update_data_lake_dataset(

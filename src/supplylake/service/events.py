@@ -24,7 +24,7 @@ from supplylake.service.datasets import lookup_dataset
 from supplylake.service.idempotency import idempotency_key
 from supplylake.service.ids import time_ordered_uuid
 from supplylake.service.lookup import active_instance
-from supplylake.service.paging import decode_token, encode_token
+from supplylake.service.paging import page_request
 from supplylake.store.base import (
     Event,
     Instance,
@@ -37,7 +37,6 @@ from supplylake.store.base import (
 DATASET_EVENT = "scn.data.dataset"
 #: Bodies larger than this are validated off the event loop, so small requests keep flowing.
 _INLINE_VALIDATION_CHARS = 64 * 1024
-_DEFAULT_PAGE = 10
 
 
 async def _target(
@@ -185,20 +184,15 @@ async def list_data_integration_events(
 ) -> dict[str, Any]:
     inst = await active_instance(svc, ctx, params["instance_id"], cached=True)
     event_type = params.get("event_type")
-    limit = params.get("max_results") or _DEFAULT_PAGE
     scope = f"ListDataIntegrationEvents:{inst.instance_id}:{event_type or ''}"
-    secret = await svc.secret("page-token")
-    before = None
-    if params.get("next_token"):
-        cursor = decode_token(secret, scope, params["next_token"])
-        if not isinstance(cursor, int):
-            raise ValidationException("The nextToken is invalid.")
-        before = cursor
-    items = await blocking(svc.store.list_events, inst.instance_id, event_type, before, limit + 1)
-    out: dict[str, Any] = {"events": [event_to_api(inst, e) for e in items[:limit]]}
-    if len(items) > limit:
-        out["next_token"] = encode_token(secret, scope, items[limit - 1].position)
-    return out
+    page = await page_request(svc, params, scope)
+    before = page.cursor
+    if before is not None and not isinstance(before, int):
+        raise ValidationException("The nextToken is invalid.")
+    items = await blocking(
+        svc.store.list_events, inst.instance_id, event_type, before, page.limit + 1
+    )
+    return page.answer("events", items, lambda e: event_to_api(inst, e), lambda e: e.position)
 
 
 async def purge_expired(svc: Services) -> int:

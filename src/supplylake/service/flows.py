@@ -31,12 +31,10 @@ from supplylake.service.context import RequestContext, Services
 from supplylake.service.datasets import lookup_dataset
 from supplylake.service.idempotency import request_hash
 from supplylake.service.lookup import active_instance
-from supplylake.service.paging import decode_token, encode_token
+from supplylake.service.paging import page_request
 from supplylake.store.base import FlowExecution, Instance, StoredFlow
 
 log = logging.getLogger(__name__)
-#: AWS answers 10 per page when maxResults is left out (the model's default).
-_DEFAULT_PAGE = 10
 
 
 def flow_to_api(flow: StoredFlow) -> dict[str, Any]:
@@ -167,17 +165,9 @@ async def list_data_integration_flows(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
     inst = await active_instance(svc, ctx, params["instance_id"])
-    limit = params.get("max_results") or _DEFAULT_PAGE
-    scope = f"ListDataIntegrationFlows:{inst.instance_id}"
-    secret = await svc.secret("page-token")
-    after = (
-        str(decode_token(secret, scope, params["next_token"])) if params.get("next_token") else None
-    )
-    flows = await blocking(svc.store.list_flows, inst.instance_id, after, limit + 1)
-    out: dict[str, Any] = {"flows": [flow_to_api(f) for f in flows[:limit]]}
-    if len(flows) > limit:
-        out["next_token"] = encode_token(secret, scope, flows[limit - 1].name)
-    return out
+    page = await page_request(svc, params, f"ListDataIntegrationFlows:{inst.instance_id}")
+    flows = await blocking(svc.store.list_flows, inst.instance_id, page.after_name, page.limit + 1)
+    return page.answer("flows", flows, flow_to_api, lambda f: f.name)
 
 
 async def update_data_integration_flow(
@@ -228,17 +218,10 @@ async def list_data_integration_flow_executions(
 ) -> dict[str, Any]:
     inst = await active_instance(svc, ctx, params["instance_id"])
     flow = await find_flow(svc, inst, params["flow_name"])
-    limit = params.get("max_results") or _DEFAULT_PAGE
     scope = f"ListDataIntegrationFlowExecutions:{inst.instance_id}:{flow.name}"
-    secret = await svc.secret("page-token")
-    before: int | None = None
-    if params.get("next_token"):
-        cursor = decode_token(secret, scope, params["next_token"])
-        before = cursor if isinstance(cursor, int) else None
+    page = await page_request(svc, params, scope)
+    before = page.cursor if isinstance(page.cursor, int) else None
     found = await blocking(
-        svc.store.list_flow_executions, inst.instance_id, flow.name, before, limit + 1
+        svc.store.list_flow_executions, inst.instance_id, flow.name, before, page.limit + 1
     )
-    out: dict[str, Any] = {"flow_executions": [execution_to_api(e) for e in found[:limit]]}
-    if len(found) > limit:
-        out["next_token"] = encode_token(secret, scope, found[limit - 1].seq)
-    return out
+    return page.answer("flow_executions", found, execution_to_api, lambda e: e.seq)

@@ -18,13 +18,11 @@ from supplylake.service.clock import now
 from supplylake.service.context import RequestContext, Services
 from supplylake.service.idempotency import idempotency_key
 from supplylake.service.lookup import find_instance
-from supplylake.service.paging import decode_token, encode_token
+from supplylake.service.paging import page_request
 from supplylake.states import InstanceState
 from supplylake.store.base import AlreadyExists, Instance, Namespace, TokenConflict
 
 log = logging.getLogger(__name__)
-#: AWS answers 10 per page when maxResults is left out (the model's default).
-_DEFAULT_PAGE = 10
 
 
 def instance_to_api(inst: Instance) -> dict[str, Any]:
@@ -98,24 +96,19 @@ async def list_instances(
 ) -> dict[str, Any]:
     names = sorted(params.get("instance_name_filter") or [])
     states = sorted(params.get("instance_state_filter") or [])
-    limit = params.get("max_results") or _DEFAULT_PAGE
-    scope = f"ListInstances:{ctx.account_id}:{names}:{states}"
-    secret = await svc.secret("page-token")
-    after = None
-    if params.get("next_token"):
-        after = _instance_cursor(decode_token(secret, scope, params["next_token"]))
+    page = await page_request(svc, params, f"ListInstances:{ctx.account_id}:{names}:{states}")
+    after = None if page.cursor is None else _instance_cursor(page.cursor)
     items = await blocking(
-        svc.store.list_instances, ctx.account_id, after, limit + 1, names, states
+        svc.store.list_instances, ctx.account_id, after, page.limit + 1, names, states
     )
-    # A key limited to some instances sees only those (a page may then hold fewer).
-    visible = [i for i in items[:limit] if ctx.grant.allows_instance(i.instance_id)]
-    out: dict[str, Any] = {"instances": [instance_to_api(i) for i in visible]}
-    if len(items) > limit:
-        last = items[limit - 1]
-        out["next_token"] = encode_token(
-            secret, scope, [last.created_at.timestamp(), last.instance_id]
-        )
-    return out
+    return page.answer(
+        "instances",
+        items,
+        instance_to_api,
+        lambda i: [i.created_at.timestamp(), i.instance_id],
+        # A key limited to some instances sees only those (a page may then hold fewer).
+        shown=lambda i: ctx.grant.allows_instance(i.instance_id),
+    )
 
 
 def _instance_cursor(cursor: object) -> tuple[datetime, str]:

@@ -11,13 +11,11 @@ from supplylake.service.blocking import blocking
 from supplylake.service.clock import now
 from supplylake.service.context import RequestContext, Services
 from supplylake.service.lookup import active_instance, find_namespace
-from supplylake.service.paging import decode_token, encode_token
+from supplylake.service.paging import page_request
 from supplylake.store.base import AlreadyExists, Instance, Namespace
 
 PREDEFINED = (ASC_NAMESPACE, DEFAULT_NAMESPACE)
 RESERVED_PREFIXES = ("asc", "default", "scn", "aws", "amazon", "amzn")
-#: AWS answers 10 per page when maxResults is left out (the model's default).
-_DEFAULT_PAGE = 10
 
 
 def namespace_to_api(inst: Instance, ns: Namespace) -> dict[str, Any]:
@@ -71,24 +69,19 @@ async def list_data_lake_namespaces(
     svc: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
     inst = await active_instance(svc, ctx, params["instance_id"])
-    limit = params.get("max_results") or _DEFAULT_PAGE
-    scope = f"ListDataLakeNamespaces:{inst.instance_id}"
-    secret = await svc.secret("page-token")
-    after = (
-        str(decode_token(secret, scope, params["next_token"])) if params.get("next_token") else None
-    )
+    page = await page_request(svc, params, f"ListDataLakeNamespaces:{inst.instance_id}")
+    after = page.after_name
     items: list[Namespace] = []
     # Only custom namespaces are listed, as AWS does; skip the predefined ones while paging.
-    while len(items) <= limit:
-        batch = await blocking(svc.store.list_namespaces, inst.instance_id, after, limit + 1)
+    while len(items) <= page.limit:
+        batch = await blocking(svc.store.list_namespaces, inst.instance_id, after, page.limit + 1)
         if not batch:
             break
         items += [ns for ns in batch if ns.name not in PREDEFINED]
         after = batch[-1].name
-    out: dict[str, Any] = {"namespaces": [namespace_to_api(inst, ns) for ns in items[:limit]]}
-    if len(items) > limit:
-        out["next_token"] = encode_token(secret, scope, items[limit - 1].name)
-    return out
+    return page.answer(
+        "namespaces", items, lambda ns: namespace_to_api(inst, ns), lambda ns: ns.name
+    )
 
 
 async def update_data_lake_namespace(
