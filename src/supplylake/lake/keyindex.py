@@ -41,7 +41,11 @@ from supplylake.lake.paths import local_path
 
 _FORMAT = 1
 _META = b"supplylake.keys"
-_CACHED_FILES = 1024
+#: What the cache holds at most, in units of `_weight`: one per data file plus one per 1,024 of its
+#: rows. A cycle over more files than this misses every time (each loader commit searches every
+#: file of its table), so the bound is sized for many small files: a thousand tables of a dozen
+#: files, or a few hundred million rows.
+_CACHE_WEIGHT = 1 << 16
 # Below this many rows per key looked up, one vectorized hash probe beats a bisect per key.
 _PROBE_RATIO = 64
 
@@ -178,7 +182,11 @@ def forget_cached() -> None:
     _cache.clear()
 
 
-_cache: Lru[tuple[str, tuple[str, ...]], KeySegment] = Lru(_CACHED_FILES)
+def _weight(segment: KeySegment) -> int:
+    return 1 + len(segment) // 1024
+
+
+_cache: Lru[tuple[str, tuple[str, ...]], KeySegment] = Lru(_CACHE_WEIGHT, weight=_weight)
 
 
 def _remember(key: tuple[str, tuple[str, ...]], segment: KeySegment) -> None:
