@@ -21,19 +21,15 @@ in the runs just before and after it. Peak memory is the child's maximum residen
 from __future__ import annotations
 
 import argparse
-import json
 import random
-import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-INSTANCE = "00000000-0000-4000-8000-000000000001"
-BUCKET = f"aws-supply-chain-data-{INSTANCE}"
+from _flows_bench import BUCKET, INSTANCE, add_child_options, measure, run_as_child
+
 HEADER = (
     "id,product_id,site_id,level,component_product_id,component_quantity_per,"
     "component_quantity_uom,component_line_number,eff_start_date,alternate_group_id,description\n"
@@ -42,6 +38,7 @@ HEADER = (
 
 #: The runs of one round, in order: each BOM run between two runs of the flows' path.
 TURNS = ("flows", "bom", "flows", "bom-replace", "flows")
+KINDS = ("flows", "bom", "bom-replace")
 
 
 def write_csv(path: Path, rows: int) -> None:
@@ -63,7 +60,7 @@ def write_csv(path: Path, rows: int) -> None:
 
 
 def child(mode: str, csv: Path, work: Path) -> dict[str, float]:
-    """One measured run in this process; its figures."""
+    """One measured run in this process (a child of ``main``); its figures."""
     import pyarrow as pa
 
     from supplylake.lake import Change, open_lake
@@ -115,38 +112,19 @@ def child(mode: str, csv: Path, work: Path) -> dict[str, float]:
     seconds = time.perf_counter() - started
     rows_now = lake.row_count(INSTANCE, "asc", "product_bom")
     lake.close()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "rows": rows_now, "peak_mb": peak_mb}
-
-
-def measure(mode: str, csv: Path, root: Path) -> dict[str, float]:
-    work = Path(tempfile.mkdtemp(dir=root, prefix=f"{mode}-"))
-    try:
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", mode, "--csv", str(csv), "--work", str(work)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        figures: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-        return figures
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return {"seconds": seconds, "rows": rows_now}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--child")
-    parser.add_argument("--csv", type=Path)
-    parser.add_argument("--work", type=Path)
+    add_child_options(parser, KINDS)
     args = parser.parse_args()
-    if args.child:
-        print(json.dumps(child(args.child, args.csv, args.work)))
+    if run_as_child(args, child):
         return
-    root = Path(tempfile.mkdtemp(prefix="bench-bom-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="bench-bom-", ignore_cleanup_errors=True) as name:
+        root = Path(name)
         csv = root / "bom.csv"
         write_csv(csv, args.rows)
         size_mb = csv.stat().st_size / 2**20
@@ -157,7 +135,7 @@ def main() -> None:
         for n in range(1, args.rounds + 1):
             # Each BOM run between two runs of the flows' path: on a shared machine the load
             # moves within minutes, and the ratio is taken against the mean of the two.
-            runs = [(mode, measure(mode, csv, root)) for mode in TURNS]
+            runs = [(mode, measure(__file__, mode, csv, root)) for mode in TURNS]
             for i, (mode, f) in enumerate(runs):
                 assert f["rows"] == args.rows, f
                 if mode == "flows":
@@ -170,8 +148,6 @@ def main() -> None:
                     f"{f['peak_mb']:>9,.0f} {ratio:>6}",
                     flush=True,
                 )
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

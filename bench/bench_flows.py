@@ -23,19 +23,23 @@ end of each copy until the rows are visible in the table (read through the lake)
 from __future__ import annotations
 
 import argparse
-import json
-import resource
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
-INSTANCE = "00000000-0000-4000-8000-000000000001"
-BUCKET = f"aws-supply-chain-data-{INSTANCE}"
+from _flows_bench import (
+    BUCKET,
+    INSTANCE,
+    add_child_options,
+    lake_in,
+    measure,
+    run_as_child,
+    s3_flow,
+)
+
 COLUMNS = (
     "'IOL' || lpad(i::VARCHAR, 9, '0') AS id",
     "'PO' || lpad((i // 10)::VARCHAR, 8, '0') AS order_id",
@@ -63,23 +67,15 @@ def write_csv(path: Path, rows: int) -> None:
     con.close()
 
 
-def _lake(folder: Path) -> object:
-    from supplylake.lake import Lake
-
-    return Lake(f"sqlite:///{folder / 'catalog.db'}", str(folder / "warehouse"))
-
-
 def run_baseline(csv: Path, folder: Path) -> dict[str, float]:
     import duckdb
     import pyarrow as pa
 
-    from supplylake.lake import Lake
     from supplylake.lake.layout import arrow_schema, conform
     from supplylake.schema.asc import asc_datasets
 
     schema = asc_datasets()["inbound_order_line"]
-    lake = _lake(folder)
-    assert isinstance(lake, Lake)
+    lake = lake_in(folder)
     lake.create_table(INSTANCE, "asc", schema)
     table = lake.table(INSTANCE, "asc", schema.name)
     target = arrow_schema(schema)
@@ -101,39 +97,15 @@ def run_baseline(csv: Path, folder: Path) -> dict[str, float]:
 
 def run_flow(csv: Path, folder: Path) -> dict[str, float]:
     from supplylake.flows.buckets import FolderBuckets
-    from supplylake.flows.definition import build_flow
     from supplylake.flows.execute import Execution, Executor
-    from supplylake.lake import Lake
     from supplylake.schema.asc import asc_datasets
 
-    lake = _lake(folder)
-    assert isinstance(lake, Lake)
+    lake = lake_in(folder)
     buckets = FolderBuckets(folder / "buckets")
     buckets.ensure_bucket(BUCKET)
     (folder / "buckets" / BUCKET / "orders").mkdir()
     (folder / "buckets" / BUCKET / "orders" / "lines.csv").symlink_to(csv)
-    arn = f"arn:aws:scn:us-east-1:000000000000:instance/{INSTANCE}/namespaces/asc/datasets/"
-    flow = build_flow(
-        {
-            "instance_id": INSTANCE,
-            "name": "bench",
-            "sources": [
-                {
-                    "source_type": "S3",
-                    "source_name": "lines",
-                    "s3_source": {"bucket_name": BUCKET, "prefix": "orders"},
-                }
-            ],
-            "transformation": {
-                "transformation_type": "SQL",
-                "sql_transformation": {"query": "SELECT * FROM lines"},
-            },
-            "target": {
-                "target_type": "DATASET",
-                "dataset_target": {"dataset_identifier": arn + "inbound_order_line"},
-            },
-        }
-    )
+    flow = s3_flow("bench", "orders", "asc", "inbound_order_line", "SELECT * FROM lines")
     executor = Executor(lake, buckets, lambda ref: asc_datasets().get(ref.name), spool_dir=folder)
     started = time.perf_counter()
     outcome = executor.run(
@@ -151,50 +123,39 @@ def run_flow(csv: Path, folder: Path) -> dict[str, float]:
     return {"rows": count, "seconds": seconds}
 
 
-def child(kind: str, csv: Path) -> dict[str, float]:
-    """Run one kind in a child process; its figures and peak memory."""
-    folder = Path(tempfile.mkdtemp(prefix=f"bench-flows-{kind}-"))
-    try:
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", kind, "--csv", str(csv), "--folder", str(folder)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+def child(kind: str, csv: Path, folder: Path) -> dict[str, float]:
+    """One measured run in this process (a child of ``large``); its figures."""
+    return run_baseline(csv, folder) if kind == "baseline" else run_flow(csv, folder)
 
 
 def large(rows: int, rounds: int) -> None:
-    work = Path(tempfile.mkdtemp(prefix="bench-flows-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="bench-flows-", ignore_cleanup_errors=True) as name:
+        work = Path(name)
         csv = work / "inbound_order_line.csv"
         write_csv(csv, rows)
         size = csv.stat().st_size
         print(f"file: {rows:,} lines, {size / 1e9:.2f} GB")
         for n in range(rounds):
-            base = child("baseline", csv)
-            flow = child("flow", csv)
+            base = measure(__file__, "baseline", csv)
+            flow = measure(__file__, "flow", csv)
             base_rate = base["rows"] / base["seconds"]
             flow_rate = flow["rows"] / flow["seconds"]
             print(
                 f"round {n + 1}: duckdb+pyiceberg {base_rate:,.0f} lines/s "
-                f"({base['seconds']:.1f} s, peak {base['rss_mb']:.0f} MB) | "
+                f"({base['seconds']:.1f} s, peak {base['peak_mb']:.0f} MB) | "
                 f"flow {flow_rate:,.0f} lines/s ({flow['seconds']:.1f} s, "
-                f"peak {flow['rss_mb']:.0f} MB) | ratio {flow_rate / base_rate:.2f}"
+                f"peak {flow['peak_mb']:.0f} MB) | ratio {flow_rate / base_rate:.2f}"
             )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def latency(files: int, rows: int) -> None:
     from supplylake.lake import Lake
     from supplylake.testing import running_server
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-flows-latency-"))
-    try:
+    with tempfile.TemporaryDirectory(
+        prefix="bench-flows-latency-", ignore_cleanup_errors=True
+    ) as name:
+        folder = Path(name)
         with running_server(folder) as server:
             client = server.client()
             instance_id = client.create_instance(instanceName="bench")["instance"]["instanceId"]
@@ -260,49 +221,28 @@ def latency(files: int, rows: int) -> None:
             f"p50 {statistics.median(waits):.2f} s, p90 {waits[int(0.9 * (len(waits) - 1))]:.2f} s, "
             f"max {waits[-1]:.2f} s"
         )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def incremental(files: int, rows: int) -> None:
     """One more file into an INCREMENTAL flow whose prefix already holds ``files`` files."""
     from supplylake.flows.buckets import FolderBuckets
-    from supplylake.flows.definition import build_flow
     from supplylake.flows.execute import Execution, Executor
-    from supplylake.lake import Lake
     from supplylake.schema.types import DatasetSchema, Field, FieldType
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-flows-incremental-"))
     schema = DatasetSchema(
         "lines",
         (Field("id", FieldType.STRING, True), Field("qty", FieldType.INT)),
         ("id",),
     )
-    try:
-        lake = _lake(folder)
-        assert isinstance(lake, Lake)
+    with tempfile.TemporaryDirectory(
+        prefix="bench-flows-incremental-", ignore_cleanup_errors=True
+    ) as name:
+        folder = Path(name)
+        lake = lake_in(folder)
         lake.create_table(INSTANCE, "default", schema)
         buckets = FolderBuckets(folder / "buckets")
         buckets.ensure_bucket(BUCKET)
-        arn = f"arn:aws:scn:us-east-1:000000000000:instance/{INSTANCE}/namespaces/default/datasets/"
-        flow = build_flow(
-            {
-                "instance_id": INSTANCE,
-                "name": "lines",
-                "sources": [
-                    {
-                        "source_type": "S3",
-                        "source_name": "lines",
-                        "s3_source": {"bucket_name": BUCKET, "prefix": "lines"},
-                    }
-                ],
-                "transformation": {"transformation_type": "NONE"},
-                "target": {
-                    "target_type": "DATASET",
-                    "dataset_target": {"dataset_identifier": arn + "lines"},
-                },
-            }
-        )
+        flow = s3_flow("lines", "lines", "default", "lines")
         executor = Executor(lake, buckets, lambda ref: schema, spool_dir=folder)
         times = []
         for n in range(files + 1):
@@ -328,8 +268,6 @@ def incremental(files: int, rows: int) -> None:
             f"INCREMENTAL, {rows:,}-line files: file 2-6 median {early:.2f} s, "
             f"file {files + 1} (prefix holding {files}) {times[-1]:.2f} s"
         )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main() -> None:
@@ -341,15 +279,9 @@ def main() -> None:
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--incremental-files", type=int, default=0)
-    parser.add_argument("--child", choices=("baseline", "flow"))
-    parser.add_argument("--csv", type=Path)
-    parser.add_argument("--folder", type=Path)
+    add_child_options(parser, ("baseline", "flow"))
     args = parser.parse_args()
-    if args.child:
-        run = run_baseline if args.child == "baseline" else run_flow
-        result = run(args.csv, args.folder)
-        result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps(result))
+    if run_as_child(args, child):
         return
     if not args.skip_large:
         large(args.rows, args.rounds)

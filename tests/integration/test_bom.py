@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from supplylake.lake import open_lake
-from supplylake.lake.bom_write import IMPORT_JOB_PROPERTY
+from supplylake.lake.flows_write import EXECUTION_PROPERTY
 from supplylake.store.sqlite import SqliteStore
 from supplylake.testing import ServerHandle, running_server
 from tests.console.test_signout import _open, _sign_in
@@ -126,7 +126,7 @@ def test_aws_documented_example_imports_the_file_and_upserts_by_key(
         ("bom1", "bike", "tube-b", 2.0, 2),
         ("bom1", "bike", "wheel", 3.0, 1),
     ]
-    jobs = [s.get(IMPORT_JOB_PROPERTY) for s in _snapshots(server.data_dir, iid)]
+    jobs = [s.get(EXECUTION_PROPERTY) for s in _snapshots(server.data_dir, iid)]
     assert jobs.count(job_id) == 1 and jobs.count(job2) == 1
 
 
@@ -323,7 +323,7 @@ def test_a_loader_killed_mid_job_neither_loses_it_nor_writes_part_of_it(tmp_path
     assert not list(tmp_path.glob(".bom-*")), "the killed loaders' spill files are removed"
     assert job["status"] == "SUCCESS", job
     assert len(_bom_rows(tmp_path, iid)) == rows
-    jobs = [s.get(IMPORT_JOB_PROPERTY) for s in _snapshots(tmp_path, iid)]
+    jobs = [s.get(EXECUTION_PROPERTY) for s in _snapshots(tmp_path, iid)]
     assert jobs.count(job_id) == 1
 
 

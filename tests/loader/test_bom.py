@@ -13,7 +13,8 @@ import pytest
 
 from supplylake.config import Settings
 from supplylake.lake import Lake, open_lake
-from supplylake.lake.bom_write import IMPORT_JOB_PROPERTY, upsert_import
+from supplylake.lake.bom_write import IMPORT_WRITER, upsert_import
+from supplylake.lake.flows_write import EXECUTION_PROPERTY, FLOW_PROPERTY
 from supplylake.loader import bom as bom_loader
 from supplylake.loader.bom import SUCCESS_MESSAGE, BomImports, connection_id
 from supplylake.loader.bom_file import BomFileError, check_file
@@ -137,13 +138,14 @@ def test_an_import_upserts_by_key_in_one_snapshot_and_once_per_job(
     lake: Lake, lookup: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chunk = 1 if lookup == "key index" else 1 << 20
-    monkeypatch.setattr("supplylake.lake.bom_write.KEY_CHUNK", chunk)
-    monkeypatch.setattr("supplylake.lake.bom_write.BULK_SHARE", 10**9 if chunk == 1 else 1)
+    monkeypatch.setattr("supplylake.lake.flows_keys.KEY_CHUNK", chunk)
+    # The key index serves while keys * BULK_SHARE < the table's rows.
+    monkeypatch.setattr("supplylake.lake.flows_keys.BULK_SHARE", 0 if chunk == 1 else 10**9)
     first = _source(
         [{"id": "b", "product_id": "p", "component_product_id": f"c{i}"} for i in range(3)]
     )
     result = upsert_import(lake, INST, "asc", BOM, lambda: iter(first.to_batches(2)), "job-1")
-    assert (result.rows_written, result.rows_replaced, result.already_committed) == (3, 0, False)
+    assert (result.rows_added, result.rows_removed, result.already) == (3, 0, False)
     second = _source(
         [
             {
@@ -166,10 +168,11 @@ def test_an_import_upserts_by_key_in_one_snapshot_and_once_per_job(
     result = upsert_import(
         lake, INST, "asc", BOM, lambda: iter(second.to_batches(1)), "job-2", group_rows=chunk
     )
-    assert (result.rows_written, result.rows_replaced) == (2, 1)
+    assert (result.rows_added, result.rows_removed) == (2, 1)
     table = lake.table(INST, "asc", "product_bom")
     assert len(table.snapshots()) == snapshots + 1
-    assert table.current_snapshot().summary[IMPORT_JOB_PROPERTY] == "job-2"  # type: ignore[union-attr]
+    summary = table.current_snapshot().summary  # type: ignore[union-attr]
+    assert (summary[EXECUTION_PROPERTY], summary[FLOW_PROPERTY]) == ("job-2", IMPORT_WRITER)  # type: ignore[index]
     assert _rows(lake) == [
         ("b", "p", "c0", 1.0),
         ("b", "p", "c1", 7.0),
@@ -177,7 +180,7 @@ def test_an_import_upserts_by_key_in_one_snapshot_and_once_per_job(
         ("b", "p", "c9", 1.0),
     ]
     again = upsert_import(lake, INST, "asc", BOM, lambda: iter(second.to_batches(1)), "job-2")
-    assert again.already_committed and again.rows_written == 0
+    assert again.already and again.rows_added == 0
     assert len(lake.table(INST, "asc", "product_bom").snapshots()) == snapshots + 1
     assert len(_rows(lake)) == 4
     # Rows a delete file already removed are not replaced twice.
@@ -185,7 +188,7 @@ def test_an_import_upserts_by_key_in_one_snapshot_and_once_per_job(
         [{"id": "b", "product_id": "p", "component_product_id": c} for c in ("c1", "c2")]
     )
     result = upsert_import(lake, INST, "asc", BOM, lambda: iter(third.to_batches()), "job-3")
-    assert (result.rows_written, result.rows_replaced) == (2, 2)
+    assert (result.rows_added, result.rows_removed) == (2, 2)
     assert _rows(lake) == [
         ("b", "p", "c0", 1.0),
         ("b", "p", "c1", 1.0),

@@ -12,18 +12,19 @@ without an owner the table is the flow's alone.
 
 The commit is made once per execution: it records the execution in its snapshot summary and
 the flow's execution sequence number in a table property, so that an execution run again after
-its loader died finds it committed (``flow_applied``) and does not apply it twice. It also
-carries the event loader's batch position forward, so that snapshot expiry never leaves the
-events' position behind in an expired snapshot.
+its loader died finds it committed (``flow_applied``) and does not apply it twice. A writer of
+no sequence (a bill-of-materials import job, ``lake.bom_write``) is recognised by its execution
+id in the snapshots still kept (``execution_committed``) instead: no table property grows with
+each job. The commit also carries the event loader's batch position forward, so that snapshot
+expiry never leaves the events' position behind in an expired snapshot.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from pyiceberg.conversions import from_bytes
 from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
-from pyiceberg.typedef import Record
+from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.types import StringType
 
 from supplylake.lake import read
@@ -42,11 +43,11 @@ from supplylake.lake._pyiceberg import CopyOnceTransaction
 from supplylake.lake.commits import RowLevelCommit
 from supplylake.lake.datafiles import write_data_files
 from supplylake.lake.deletes import deleted_positions, write_position_deletes
-from supplylake.lake.flows_keys import Duplicates, StagedKeys
+from supplylake.lake.flows_keys import Duplicates, StagedKeys, replaced
 from supplylake.lake.keys import match_columns
 from supplylake.lake.layout import POSITION_PROPERTY, arrow_schema, conform
 from supplylake.lake.live import Partition, live_files
-from supplylake.lake.locate import locate
+from supplylake.lake.locate import PartitionHits
 from supplylake.lake.paths import remove_files
 from supplylake.lake.write import retry_conflicts
 from supplylake.schema.types import DatasetSchema
@@ -91,30 +92,43 @@ def flow_applied(table: Table, flow: str, seq: int) -> bool:
     return recorded is not None and int(recorded) >= seq
 
 
+def execution_committed(table: Table, execution_id: str) -> bool:
+    """Whether a snapshot of ``table`` that is still kept was written by ``execution_id``."""
+    return _snapshot_of(table, execution_id) is not None
+
+
 def committed_rows(table: Table, execution_id: str) -> int:
     """The rows the execution's commit added, while its snapshot is kept (else 0)."""
+    snapshot = _snapshot_of(table, execution_id)
+    if snapshot is None or snapshot.summary is None:
+        return 0
+    return int(snapshot.summary.get("added-records") or 0)
+
+
+def _snapshot_of(table: Table, execution_id: str) -> Snapshot | None:
     for snapshot in table.snapshots():
         summary = snapshot.summary
         if summary is not None and summary.get(EXECUTION_PROPERTY) == execution_id:
-            return int(summary.get("added-records") or 0)
-    return 0
+            return snapshot
+    return None
 
 
 @dataclass
 class _Plan:
-    removed: list[DataFile] = field(default_factory=list)
-    deletes: dict[Partition, tuple[Record, int, dict[str, list[int]]]] = field(default_factory=dict)
+    """What a commit replaces: whole files, and rows by position delete files."""
 
-    @property
-    def rows(self) -> int:
-        return sum(len(p) for _, _, hits in self.deletes.values() for p in hits.values())
+    removed: list[DataFile]
+    #: Each group becomes one delete file; written as they come, so memory holds one.
+    deletes: Iterable[PartitionHits]
 
 
 class FlowWriter:
     """Stages an execution's rows as data files of ``table``; ``commit`` lands them at once.
 
     Rows must be in the dataset's Arrow schema (``conform`` is applied). ``abort`` (or a
-    failed commit) deletes what was staged.
+    failed commit) deletes what was staged, unless a commit's outcome is unknown: its files may
+    be the table's then. ``seq`` None: the execution belongs to no flow's sequence and is
+    recognised by its ``execution_id`` alone (``execution_committed``).
     """
 
     def __init__(
@@ -124,7 +138,7 @@ class FlowWriter:
         *,
         flow: str,
         execution_id: str,
-        seq: int,
+        seq: int | None,
         mode: WriteMode,
         owner: Owner | None = None,
         chunk_rows: int = CHUNK_ROWS,
@@ -148,6 +162,8 @@ class FlowWriter:
         self._keys = StagedKeys(
             match_columns(schema) if schema.primary_keys else [], schema.primary_keys, spool_dir
         )
+        #: A commit was sent and neither landed nor was refused (its files are kept then).
+        self._unknown = False
 
     def add(self, rows: pa.Table) -> None:
         """Stage ``rows`` (written as data files once a chunk's worth has gathered)."""
@@ -168,6 +184,20 @@ class FlowWriter:
             return None
         return self._keys.duplicates()
 
+    def applied(self, table: Table) -> bool:
+        """Whether this execution is committed to ``table`` already."""
+        if self.seq is None:
+            return execution_committed(table, self.execution_id)
+        return flow_applied(table, self.flow, self.seq)
+
+    def finish(self) -> None:
+        """Write every row staged as data files, so that ``commit`` only plans and commits."""
+        try:
+            self._flush(wait=True)
+        except BaseException:
+            self.abort()
+            raise
+
     def commit(self, load: Callable[[], Table]) -> FlowCommit:
         """Commit everything staged, and what it replaces, in one snapshot.
 
@@ -186,7 +216,8 @@ class FlowWriter:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
-        remove_files(self.table.io, [f.file_path for f in self._staged])
+        if not self._unknown:
+            remove_files(self.table.io, [f.file_path for f in self._staged])
         self._staged = []
         self._pending = []
         self._keys.close()
@@ -213,17 +244,21 @@ class FlowWriter:
             self._staged += writing.result()
 
     def _attempt(self, table: Table) -> FlowCommit:
-        if flow_applied(table, self.flow, self.seq):
+        if self.applied(table):
             self.abort()
             return FlowCommit(None, 0, 0, already=True)
         plan = self._plan(table)
         written: list[str] = []
+        deleted = 0
         try:
             delete_files = []
-            for partition, spec_id, positions in plan.deletes.values():
-                delete_file = write_position_deletes(table.io, positions, partition, spec_id)
+            for hits in plan.deletes:
+                delete_file = write_position_deletes(
+                    table.io, hits.positions, hits.partition, hits.spec_id
+                )
                 written.append(delete_file.file_path)
                 delete_files.append(delete_file)
+                deleted += sum(len(p) for p in hits.positions.values())
             properties = {
                 EXECUTION_PROPERTY: self.execution_id,
                 FLOW_PROPERTY: self.flow,
@@ -231,17 +266,21 @@ class FlowWriter:
             position = read.last_position(table)
             if position:
                 properties[POSITION_PROPERTY] = str(position)
+            sequence = {} if self.seq is None else {_SEQ_PREFIX + self.flow: str(self.seq)}
+            self._unknown = True
             snapshot_id = _commit(
-                table,
-                properties,
-                {_SEQ_PREFIX + self.flow: str(self.seq)},
-                [*delete_files, *self._staged],
-                plan.removed,
+                table, properties, sequence, [*delete_files, *self._staged], plan.removed
             )
+            self._unknown = False
         except (CommitFailedException, ValidationException):
+            self._unknown = False  # refused: it did not land, and its delete files are orphans
             remove_files(table.io, written)
             raise
-        removed_rows = plan.rows + sum(f.record_count for f in plan.removed)
+        except BaseException:
+            if not self._unknown:  # failed before the commit was sent
+                remove_files(table.io, written)
+            raise
+        removed_rows = deleted + sum(f.record_count for f in plan.removed)
         self._keys.close()
         if self._pool is not None:
             self._pool.shutdown()
@@ -250,42 +289,35 @@ class FlowWriter:
 
     def _plan(self, table: Table) -> _Plan:
         if table.current_snapshot() is None:
-            return _Plan()
+            return _Plan([], ())
         if self.mode is WriteMode.REPLACE:
             return self._plan_replace(table)
-        if self.mode is WriteMode.UPSERT and self.schema.primary_keys:
-            return self._plan_upsert(table)
-        return _Plan()
+        if self.mode is WriteMode.UPSERT and self.schema.primary_keys and self.rows:
+            return _Plan([], self._upserted(table))
+        return _Plan([], ())
 
-    def _plan_upsert(self, table: Table) -> _Plan:
-        plan = _Plan()
-        if not self.rows:
-            return plan
+    def _upserted(self, table: Table) -> Iterator[PartitionHits]:
+        """The live rows the staged keys replace (only the owner's, with an owner)."""
         if self.owner is not None:
             owner = self.owner
             files = (f for group in live_files(table).data.values() for f in group)
             if not any(_may_hold(table, f, owner) for f in files):
-                return plan  # the table holds no row of the flow: nothing to replace
-        keys = self._keys.table()
-        for group in locate(table, keys, self.schema.primary_keys):
-            hits = group.positions
-            if self.owner is not None:
-                hits = {
-                    path: kept
-                    for path, positions in hits.items()
-                    if (kept := _owned(table, path, positions, self.owner))
-                }
-            if hits:
-                key = (
-                    group.spec_id,
-                    tuple(group.partition[i] for i in range(len(group.partition))),
-                )
-                plan.deletes[key] = (group.partition, group.spec_id, hits)
-        return plan
+                return  # the table holds no row of the flow: nothing to replace
+        for share in replaced(table, self.schema, self._keys.table()):
+            for group in share:
+                if self.owner is not None:
+                    group.positions = {
+                        path: kept
+                        for path, positions in group.positions.items()
+                        if (kept := _owned(table, path, positions, self.owner))
+                    }
+                if group.positions:
+                    yield group
 
     def _plan_replace(self, table: Table) -> _Plan:
         live = live_files(table)
-        plan = _Plan()
+        plan = _Plan([], ())
+        found: dict[Partition, PartitionHits] = {}
         for partition, data_files in live.data.items():
             for data_file in data_files:
                 if self.owner is None:
@@ -304,13 +336,14 @@ class FlowWriter:
                 )
                 positions = [p for p in positions if p not in gone]
                 if positions:
-                    entry = plan.deletes.setdefault(
-                        partition, (data_file.partition, data_file.spec_id, defaultdict(list))
+                    group = found.setdefault(
+                        partition, PartitionHits(data_file.partition, data_file.spec_id)
                     )
-                    entry[2][data_file.file_path] = positions
+                    group.positions[data_file.file_path] = positions
         if self.owner is None:
             for delete_files in live.deletes.values():
                 plan.removed += delete_files
+        plan.deletes = found.values()
         return plan
 
 
@@ -355,6 +388,7 @@ def _commit(
             producer.remove_file(data_file)
         for data_file in added:
             producer.add_file(data_file)
-    tx.set_properties(table_properties)
+    if table_properties:
+        tx.set_properties(table_properties)
     tx.commit_transaction()
     return producer.snapshot_id

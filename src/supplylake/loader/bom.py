@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 from supplylake import metrics
 from supplylake.flows.buckets import Buckets, buckets_for
 from supplylake.flows.errors import ExecutionError
-from supplylake.lake.bom_write import import_committed, upsert_import
+from supplylake.lake.bom_write import upsert_import
+from supplylake.lake.flows_write import execution_committed
 from supplylake.loader.bom_file import (
     BomFileError,
     CheckedFile,
@@ -139,7 +140,7 @@ class BomImports:
             table = self.ctx.lake.table(job.instance_id, ASC_NAMESPACE, BOM_DATASET)
         except Exception:
             return False
-        return import_committed(table, job.job_id)
+        return execution_committed(table, job.job_id)
 
     def _import(self, job: BomJob, lease: str) -> str:
         ctx = self.ctx
@@ -186,10 +187,10 @@ class BomImports:
             )
         finally:
             remove_spill(checked)
-        if not result.already_committed:
+        if not result.already:
             ctx.due.committed(ref)
             metrics.LAKE_COMMITS.labels(ASC_NAMESPACE, BOM_DATASET).inc()
-            metrics.BOM_ROWS_IMPORTED.inc(result.rows_written)
+            metrics.BOM_ROWS_IMPORTED.inc(result.rows_added)
         return SUCCESS_MESSAGE
 
     def _expire(self) -> None:
