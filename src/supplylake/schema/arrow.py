@@ -30,6 +30,7 @@ from supplylake.schema.types import DatasetSchema, FieldType, Operation
 
 #: Bytes per block pyarrow's JSON reader parses (blocks are parsed on its threads).
 _JSON_BLOCK = 4 << 20
+_JSON_SMALLEST_BLOCK = 64 << 10
 _LINE_BREAKS_AS_SPACES = bytes.maketrans(b"\r\n", b"  ")
 _JSON_SPACE = re.compile(rb"[ \t\r\n]*")
 
@@ -112,7 +113,8 @@ def json_to_arrow(
     if not parts:
         return None
     whole = b"".join(parts)
-    block = max(_JSON_BLOCK, 2 * longest)
+    # Blocks are parsed in parallel, but each is allocated whole: a small text gets a small one.
+    block = max(2 * longest, min(_JSON_BLOCK, max(len(whole), _JSON_SMALLEST_BLOCK)))
     array = _read_json(whole, block, _struct_type(schema, frozenset()))
     if array is None:
         # Perhaps numbers sent as strings: read as text the numeric fields the first record
