@@ -62,13 +62,15 @@ def expected(changed: dict[tuple[str, int], int | None]) -> list[tuple[Any, ...]
     return canonical(rows)
 
 
-def test_append_stores_no_index_and_the_first_upsert_stores_what_it_searches(
+def test_new_files_are_indexed_as_written_and_a_lost_index_when_searched(
     lines: Lake, tmp_path: Path
 ) -> None:
-    assert index_files(tmp_path) == []
-    new_process()  # what the appends' writer kept in memory is gone
+    assert len(index_files(tmp_path)) == 2  # each append's data file, as it was written
+    for path in index_files(tmp_path):
+        path.unlink()
+    new_process()
     apply(lines, 3, Operation.UPSERT, [{"order_id": "o1", "line": 1, "qty": 7}])
-    assert len(index_files(tmp_path)) == 2  # both data files hold rows of the table
+    assert len(index_files(tmp_path)) == 3  # both searched files, and the upsert's new one
     assert canonical(lines.scan(INSTANCE, "default", "lines")) == expected({("o1", 1): 7})
 
 
@@ -140,13 +142,17 @@ def test_compaction_indexes_the_files_it_writes_and_expiry_drops_old_indexes(
     assert canonical(lines.scan(INSTANCE, "default", "lines")) == expected({("o1", 1): None})
 
 
-def test_the_index_kept_at_write_is_the_one_built_from_the_file(lines: Lake) -> None:
+def test_the_index_made_at_write_is_the_one_built_from_the_file(
+    lines: Lake, tmp_path: Path
+) -> None:
     """A new file's keys are indexed from the rows as they are written, not read back."""
     table = lines.table(INSTANCE, "default", "lines")
     data_files = [f for files in live_files(table).data.values() for f in files]
     assert len(data_files) == 2
     assert all(keyindex.is_cached(f.file_path, LINES.primary_keys) for f in data_files)
     kept = {f.file_path: keyindex.segment_for(table, f, LINES.primary_keys) for f in data_files}
+    for path in index_files(tmp_path):
+        path.unlink()
     new_process()
     for f in data_files:
         built = keyindex.segment_for(table, f, LINES.primary_keys)

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import ArrowScan
@@ -138,16 +139,6 @@ def store_segment(
     return segment
 
 
-def remember_written(data_file_path: str, rows: pa.Table, primary_keys: Sequence[str]) -> None:
-    """Index the rows just written to a new data file, in this process's memory only.
-
-    The writer has the rows at hand, so the next batch that searches the file does not read
-    it back. The file is not stored: a process that needs it and does not hold it builds it,
-    as for any file written elsewhere.
-    """
-    _remember((data_file_path, tuple(primary_keys)), KeySegment(_index(rows, primary_keys)))
-
-
 def _index(rows: pa.Table, primary_keys: Sequence[str]) -> pa.Table:
     """The key digests of `rows`, sorted, with each row's position."""
     h1, h2 = hash_keys(encode_primary_keys(rows, primary_keys))
@@ -220,10 +211,21 @@ def _read_remote(io: FileIO, path: str) -> pa.BufferReader:
 
 
 def _read_keys(table: Table, data_file: DataFile, primary_keys: Sequence[str]) -> pa.Table:
-    """The key columns of every row of `data_file`, in file order (deleted rows included)."""
-    projected = table.schema().select(*primary_keys)
-    scan = ArrowScan(table.metadata, table.io, projected, AlwaysTrue())
-    rows: pa.Table = scan.to_table([FileScanTask(data_file)])
+    """The key columns of every row of `data_file`, in file order (deleted rows included).
+
+    A local file is read with pyarrow alone when it holds the key columns under their names (the
+    lake never renames a column): pyiceberg's scan of one file costs many times the read.
+    """
+    local = local_path(data_file.file_path)
+    rows: pa.Table | None = None
+    if local is not None:
+        with pq.ParquetFile(local) as parquet:
+            if all(k in parquet.schema_arrow.names for k in primary_keys):
+                rows = parquet.read(columns=list(primary_keys))
+    if rows is None:
+        projected = table.schema().select(*primary_keys)
+        scan = ArrowScan(table.metadata, table.io, projected, AlwaysTrue())
+        rows = scan.to_table([FileScanTask(data_file)])
     if rows.num_rows != data_file.record_count:
         raise OSError(f"read {rows.num_rows} of {data_file.record_count} rows of {data_file}")
     return rows

@@ -134,16 +134,18 @@ def _append(
     )
 
 
-#: Most rows of a new data file indexed from memory as it is written; a larger file is indexed
-#: (memory-mapped) by the first batch that searches it.
+#: Most rows of a new data file indexed as it is written; a larger file is indexed by the first
+#: batch that searches it.
 _INDEXED_AT_WRITE = 1 << 16
 
 
 def _write(table: Table, folded: Folded, schema: DatasetSchema) -> list[DataFile]:
-    """Write the batch's new rows; index their keys when the next batch is likely to search them."""
+    """Write the batch's new rows, and the key index of each small new file: the table's next
+    batch, in this loader process or another, searches it without reading it back."""
     written = write_rows(table, folded.added)
     if schema.primary_keys:
         for data_file, rows in written:
             if rows.num_rows <= _INDEXED_AT_WRITE:
-                keyindex.remember_written(data_file.file_path, rows, schema.primary_keys)
+                keys = rows.select(list(schema.primary_keys))
+                keyindex.store_segment(table, data_file.file_path, keys, schema.primary_keys)
     return [data_file for data_file, _ in written]
