@@ -250,6 +250,16 @@ class StoreContract:
         second = store.append_event(new_event(2), idem_key("x" * 40), 100).result()
         assert not second.replayed
 
+    def test_pending_datasets_come_oldest_pending_event_first(self, store: Store) -> None:
+        store.create_instance(make_instance(), {}, ARN, None)
+        first = store.append_event(new_event(1, "b"), None, 10).result()
+        store.append_event(new_event(2, "a"), None, 10).result()
+        store.append_event(new_event(3, "c"), None, 10).result()
+        store.append_event(new_event(4, "b"), None, 10).result()
+        assert [r.name for r in store.pending_datasets()] == ["b", "a", "c"]
+        store.complete_events([Outcome(first.position, "SUCCEEDED")], T0)
+        assert [r.name for r in store.pending_datasets()] == ["a", "c", "b"]
+
     def test_pending_quota_and_completion(self, store: Store) -> None:
         store.create_instance(make_instance(), {}, ARN, None)
         a = store.append_event(new_event(1), None, 2).result()

@@ -9,9 +9,11 @@ a timer, so a slow loader keeps its dataset and a dead one frees it at once; the
 over at their next pass. What the dead loader had committed is known from the table's recorded
 position: those events are only marked SUCCEEDED, never applied again.
 
-A pass takes the datasets in turn, the one whose oldest pending event has waited longest first
-(:class:`Turns`): with many active tables a pass takes a while, and in a random order a table
-passed over early could wait for nearly two passes, while others were applied twice.
+A pass takes the datasets in the store's order, the one whose oldest pending event was accepted
+first, first: the same order for every loader of every process, whichever of them applied a
+dataset last. With many active tables a pass takes a while and its order grows stale (another
+process applies some of its datasets, new events arrive), so a pass ends after
+``PASS_SECONDS`` and the next one lists the datasets again.
 """
 
 from __future__ import annotations
@@ -44,13 +46,16 @@ def _show_lag(loader: object, lag: float) -> None:
         metrics.LOADER_LAG.set(max(_lags.values()))
 
 
-class Turns:
-    """The order in which a process's loaders take pending datasets: longest waiting first.
+#: Seconds after which a pass takes no more datasets, so that the next lists them afresh.
+PASS_SECONDS = 1.0
 
-    Each dataset is known by when its oldest pending event arrived, as far as this process has
+
+class Turns:
+    """What the loader threads of a process know of each other's passes.
+
+    Each pending dataset is known by when its waiting events arrived, as far as this process has
     seen: when a pass first finds it pending, or, once a batch of it was read, after that batch.
-    Shared by the loader threads of a process, so that they take the same order and a dataset
-    one of them has just applied is not read again by the others in the same pass.
+    So a dataset one thread has just applied is not read again by the others in the same pass.
     """
 
     def __init__(self) -> None:
@@ -58,12 +63,11 @@ class Turns:
         self._since: dict[DatasetRef, float] = {}
 
     def order(self, pending: Sequence[DatasetRef]) -> list[DatasetRef]:
-        """``pending``, longest waiting first (datasets not pending any more are forgotten)."""
+        """``pending``, in the store's order (datasets not pending any more are forgotten)."""
         at = time.time()
         with self._lock:
-            since = {ref: self._since.get(ref, at) for ref in pending}
-            self._since = since
-        return sorted(pending, key=since.__getitem__)
+            self._since = {ref: self._since.get(ref, at) for ref in pending}
+        return list(pending)
 
     def waiting_since(self, ref: DatasetRef) -> float:
         with self._lock:
@@ -131,6 +135,8 @@ class Loader:
         refs = self.turns.order(self.store.pending_datasets())
         listed = time.time()
         for ref in refs:
+            if time.time() - listed > PASS_SECONDS:
+                break  # the order is stale: list again
             if self.turns.waiting_since(ref) > listed:
                 continue  # another loader of this process has read it during this pass
             name = lease_name(ref)

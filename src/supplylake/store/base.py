@@ -410,7 +410,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def pending_datasets(self) -> list[DatasetRef]:
-        """Datasets that have events not yet applied."""
+        """Datasets that have events not yet applied, the one whose oldest such event was
+        accepted first, first."""
 
     @abc.abstractmethod
     def pending_events(self, ref: DatasetRef, limit: int) -> list[Event]:

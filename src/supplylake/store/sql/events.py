@@ -137,8 +137,8 @@ def list_events(
 
 def pending_datasets(conn: Connection) -> list[DatasetRef]:
     rows = conn.execute(
-        "SELECT DISTINCT instance_id, namespace, dataset FROM sl_events"
-        " WHERE status = 'IN_PROGRESS'"
+        "SELECT instance_id, namespace, dataset FROM sl_events WHERE status = 'IN_PROGRESS'"
+        " GROUP BY instance_id, namespace, dataset ORDER BY MIN(position)"
     )
     return [DatasetRef(r[0], r[1], r[2]) for r in rows.fetchall()]
 
