@@ -1,4 +1,4 @@
-"""The lake's data file writer writes what pyiceberg's own write path writes."""
+"""The lake writes and reads data files as pyiceberg's own write path and scan do."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import uuid
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from pyiceberg.io.pyarrow import _dataframe_to_data_files
+from pyiceberg.expressions import AlwaysTrue
+from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
+from pyiceberg.table import FileScanTask
 
 from supplylake.lake import Lake
 from supplylake.lake.datafiles import forget_plans, plan_for, write_data_files
 from supplylake.lake.paths import local_path
+from supplylake.lake.read import file_rows
 from supplylake.schema.asc import asc_datasets
 from supplylake.schema.types import DatasetSchema, FieldType
 from tests.schemas import DAILY, KV
@@ -101,3 +104,19 @@ def test_a_plan_is_made_once_per_table_schema(lake: Lake) -> None:
     assert plan_for(t.metadata, rows.schema) is first
     other = lake.open_table(INSTANCE, "default", DAILY, create=True)
     assert plan_for(other.metadata, _rows(DAILY, 3).schema) is not first
+
+
+@pytest.mark.parametrize(
+    "schema", [KV, DAILY, asc_datasets()["inbound_order"]], ids=["kv", "daily", "asc"]
+)
+def test_file_rows_are_what_pyiceberg_s_scan_reads(lake: Lake, schema: DatasetSchema) -> None:
+    t = lake.open_table(INSTANCE, "default", schema, create=True)
+    files = write_data_files(t, _rows(schema, 300)) + write_data_files(t, _rows(schema, 7))
+    for f in files:
+        f.spec_id = t.spec().spec_id  # as a manifest gives it
+    theirs = ArrowScan(t.metadata, t.io, t.schema(), AlwaysTrue()).to_table(
+        [FileScanTask(f) for f in files]
+    )
+    assert file_rows(t, files).equals(theirs)
+    keys = list(schema.primary_keys)
+    assert file_rows(t, files, keys).equals(theirs.select(keys))

@@ -29,10 +29,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.exceptions import CommitFailedException, ValidationException
-from pyiceberg.expressions import AlwaysTrue
-from pyiceberg.io.pyarrow import ArrowScan, pyarrow_to_schema, write_file
+from pyiceberg.io.pyarrow import pyarrow_to_schema, write_file
 from pyiceberg.manifest import DataFile, DataFileContent, ManifestEntryStatus
-from pyiceberg.table import FileScanTask, Table, WriteTask
+from pyiceberg.table import Table, WriteTask
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.typedef import Record
 
@@ -43,7 +42,7 @@ from supplylake.lake.deletes import deleted_positions, positions_in, write_posit
 from supplylake.lake.layout import POSITION_PROPERTY
 from supplylake.lake.live import LiveFiles, live_files
 from supplylake.lake.paths import remove_files
-from supplylake.lake.read import last_position, live_mask
+from supplylake.lake.read import file_rows, last_position, live_mask
 
 SMALL_FILE_BYTES = 32 * 1024 * 1024
 #: Parquet bytes one compaction pass rewrites per partition, at most (one file at least).
@@ -240,11 +239,8 @@ def _rewrite(
     if not group.rewrite:
         return
 
-    scan = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue())
-    # Every row of every file, files in order (read in parallel), each file in its row order.
-    whole = scan.to_table([FileScanTask(f) for f in group.rewrite])
-    if whole.num_rows != sum(f.record_count for f in group.rewrite):
-        raise ValueError("data files hold other row counts than their manifests say")
+    # Every row of every file, files in order, each file in its row order.
+    whole = file_rows(table, group.rewrite)
     parts, origins, start = [], [], 0
     for index, data_file in enumerate(group.rewrite):
         rows = whole.slice(start, data_file.record_count)

@@ -29,16 +29,14 @@ from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
-from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io import FileIO
-from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.manifest import DataFile
-from pyiceberg.table import FileScanTask, Table
+from pyiceberg.table import Table
 
 from supplylake.lake.keys import encode_primary_keys, hash_keys
 from supplylake.lake.lru import Lru
 from supplylake.lake.paths import local_path
+from supplylake.lake.read import file_rows
 
 _FORMAT = 1
 _META = b"supplylake.keys"
@@ -211,24 +209,8 @@ def _read_remote(io: FileIO, path: str) -> pa.BufferReader:
 
 
 def _read_keys(table: Table, data_file: DataFile, primary_keys: Sequence[str]) -> pa.Table:
-    """The key columns of every row of `data_file`, in file order (deleted rows included).
-
-    A local file is read with pyarrow alone when it holds the key columns under their names (the
-    lake never renames a column): pyiceberg's scan of one file costs many times the read.
-    """
-    local = local_path(data_file.file_path)
-    rows: pa.Table | None = None
-    if local is not None:
-        with pq.ParquetFile(local) as parquet:
-            if all(k in parquet.schema_arrow.names for k in primary_keys):
-                rows = parquet.read(columns=list(primary_keys))
-    if rows is None:
-        projected = table.schema().select(*primary_keys)
-        scan = ArrowScan(table.metadata, table.io, projected, AlwaysTrue())
-        rows = scan.to_table([FileScanTask(data_file)])
-    if rows.num_rows != data_file.record_count:
-        raise OSError(f"read {rows.num_rows} of {data_file.record_count} rows of {data_file}")
-    return rows
+    """The key columns of every row of `data_file`, in file order (deleted rows included)."""
+    return file_rows(table, [data_file], primary_keys)
 
 
 def _write_atomically(io: FileIO, path: str, data: pa.Buffer) -> None:

@@ -8,16 +8,23 @@ percent of its rows deleted read markedly slower than the same table without del
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, parser
 from pyiceberg.expressions.visitors import bind, extract_field_ids
-from pyiceberg.io.pyarrow import ArrowScan, expression_to_pyarrow
+from pyiceberg.io.pyarrow import ArrowScan, expression_to_pyarrow, schema_to_pyarrow
+from pyiceberg.manifest import DataFile
+from pyiceberg.schema import Schema
 from pyiceberg.table import FileScanTask, Table
 
 from supplylake.lake.deletes import deleted_positions
 from supplylake.lake.layout import POSITION_PROPERTY
+from supplylake.lake.paths import local_path
+
+_FIELD_ID = b"PARQUET:field_id"
 
 
 def scan(
@@ -71,6 +78,54 @@ def scan(
         parts = [rows, *pool.map(read, deleted)]
     result = pa.concat_tables(parts)
     return result.slice(0, limit) if limit is not None else result
+
+
+def file_rows(
+    table: Table, data_files: Sequence[DataFile], columns: Sequence[str] | None = None
+) -> pa.Table:
+    """Every row of each of `data_files` (deleted rows too), the files in order and each in its
+    row order, with the table's `columns` (all by default) typed as pyiceberg's scan types them.
+
+    A local file that holds every column under its name and field id is read by pyarrow alone:
+    pyiceberg's scan of one small file costs many times the read, and compaction and the key
+    index read small files by the dozen. Any other file is read by pyiceberg's scan.
+    """
+    schema = table.schema() if columns is None else table.schema().select(*columns)
+    parts = [_file_rows(table, data_file, schema) for data_file in data_files]
+    if not parts:
+        return schema_to_pyarrow(schema, include_field_ids=False).empty_table()
+    rows = pa.concat_tables(parts, promote_options="permissive")
+    if rows.num_rows != sum(f.record_count for f in data_files):
+        raise OSError("data files hold other row counts than their manifests say")
+    return rows
+
+
+def _file_rows(table: Table, data_file: DataFile, schema: Schema) -> pa.Table:
+    local = local_path(data_file.file_path)
+    if local is not None:
+        with pq.ParquetFile(local) as parquet:
+            found = parquet.schema_arrow
+            if all(_holds(found, field.name, field.field_id) for field in schema.fields):
+                names = [field.name for field in schema.fields]
+                rows = parquet.read(columns=names)
+                # As the scan gives them: the file's types, the schema's nullability, no ids.
+                fields = [
+                    pa.field(f.name, rows.column(f.name).type, nullable=not f.required)
+                    for f in schema.fields
+                ]
+                columns = [rows.column(f.name) for f in schema.fields]
+                return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+    scan = ArrowScan(table.metadata, table.io, schema, AlwaysTrue())
+    whole: pa.Table = scan.to_table([FileScanTask(data_file)])
+    return whole
+
+
+def _holds(file_schema: pa.Schema, name: str, field_id: int) -> bool:
+    i = file_schema.get_field_index(name)
+    if i < 0:
+        return False
+    metadata = file_schema.field(i).metadata or {}
+    return metadata.get(_FIELD_ID) == str(field_id).encode()
 
 
 def live_mask(rows: int, deleted: set[int]) -> pa.Array:
