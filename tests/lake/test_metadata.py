@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pyiceberg.serializers import FromInputFile
 
-from supplylake.lake import Change, Lake, catalog
+from supplylake.lake import Change, Lake, catalog, manifests
 from supplylake.schema.types import DatasetSchema, Field, FieldType, Operation
 
 from .conftest import INSTANCE
@@ -90,3 +90,15 @@ def test_a_commit_replaces_its_table_s_file_in_the_cache(lake: Lake, parses: lis
     catalog.forget_all()
     lake.table(INSTANCE, "default", "stock")
     assert len(parses) == 2 and catalog.files_held() == 1
+
+
+def test_the_manifest_list_a_commit_keeps_is_the_one_in_its_file(lake: Lake) -> None:
+    lake.create_table(INSTANCE, "default", STOCK)
+    for position in range(1, 25):  # past the manifest merge count
+        _upsert(lake, position, [{"sku": f"s{position % 3}", "qty": position}])
+        t = lake.table(INSTANCE, "default", "stock")
+        snapshot = t.current_snapshot()
+        assert snapshot is not None and manifests.list_held(snapshot.manifest_list)
+        kept = manifests.manifests(t.io, snapshot)
+        read = list(snapshot.manifests(t.io))
+        assert kept == read

@@ -32,7 +32,7 @@ from pyiceberg.table.snapshots import Operation
 from pyiceberg.utils.properties import property_as_bool, property_as_int
 
 from supplylake.lake._pyiceberg import CopyOnceTransaction, DeleteManifestWriter, SnapshotProducer
-from supplylake.lake.manifests import live_entries, manifests
+from supplylake.lake.manifests import live_entries, manifests, remember_list
 
 _MERGE_ENABLED = "commit.manifest-merge.enabled"
 _MIN_COUNT_TO_MERGE = "commit.manifest.min-count-to-merge"
@@ -44,6 +44,8 @@ class RowLevelCommit(SnapshotProducer["RowLevelCommit"]):
     def __init__(self, transaction: Transaction, io: FileIO, properties: dict[str, str]) -> None:
         super().__init__(Operation.APPEND, transaction, io, properties)
         self._removed: set[str] = set()
+        #: The manifests of the snapshot, once made.
+        self.listed: list[ManifestFile] | None = None
 
     def add_file(self, data_file: DataFile) -> None:
         """Add a data file or a position delete file."""
@@ -91,7 +93,8 @@ class RowLevelCommit(SnapshotProducer["RowLevelCommit"]):
                         )
                     )
             added.append(writer.to_manifest_file())
-        return self._merged(added + self.existing_manifests())
+        self.listed = self._merged(added + self.existing_manifests())
+        return self.listed
 
     def existing_manifests(self) -> list[ManifestFile]:
         """The parent's manifests with live files; those listing a removed file rewritten."""
@@ -194,4 +197,7 @@ def commit_files(
         for data_file in added:
             producer.add_file(data_file)
     tx.commit_transaction()
+    snapshot = table.metadata.snapshot_by_id(producer.snapshot_id)
+    if snapshot is not None and producer.listed is not None:
+        remember_list(snapshot, producer.listed)
     return producer.snapshot_id

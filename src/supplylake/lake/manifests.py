@@ -11,8 +11,10 @@ file entries. Callers must not change what they get.
 
 from __future__ import annotations
 
+from copy import copy
+
 from pyiceberg.io import FileIO
-from pyiceberg.manifest import ManifestEntry, ManifestFile
+from pyiceberg.manifest import UNASSIGNED_SEQ, ManifestEntry, ManifestFile
 from pyiceberg.table.snapshots import Snapshot
 
 from supplylake.lake.lru import Lru
@@ -32,6 +34,31 @@ def manifests(io: FileIO, snapshot: Snapshot) -> list[ManifestFile]:
         found = list(snapshot.manifests(io))
         _lists.put(snapshot.manifest_list, found)
     return found
+
+
+def remember_list(snapshot: Snapshot, written: list[ManifestFile]) -> None:
+    """Keep the manifest list a commit just wrote for `snapshot`, as a reader reads it back.
+
+    The table's next commit reads it first thing; the manifests the commit made get the
+    snapshot's sequence number, as the manifest list writer gives them in the file.
+    """
+    sequence_number = snapshot.sequence_number
+    if sequence_number is None:  # a format 1 table: read from the file when needed
+        return
+    listed = []
+    for manifest in written:
+        manifest = copy(manifest)
+        if manifest.sequence_number == UNASSIGNED_SEQ:
+            manifest.sequence_number = sequence_number
+        if manifest.min_sequence_number == UNASSIGNED_SEQ:
+            manifest.min_sequence_number = sequence_number
+        listed.append(manifest)
+    _lists.put(snapshot.manifest_list, listed)
+
+
+def list_held(manifest_list: str) -> bool:
+    """Whether the manifest list at this path is kept (tests)."""
+    return manifest_list in _lists
 
 
 def live_entries(io: FileIO, manifest: ManifestFile) -> list[ManifestEntry]:
