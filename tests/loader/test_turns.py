@@ -15,10 +15,26 @@ from supplylake.store.sqlite import SqliteStore
 A, B, C = (DatasetRef("4f1c2e0a-9b7d-4c3e-8f6a-5b4c3d2e1f0a", "asc", n) for n in "abc")
 
 
-def test_datasets_go_in_the_order_the_store_lists() -> None:
-    turns = Turns()
-    assert turns.order([B]) == [B]
-    assert turns.order([C, A, B]) == [C, A, B]
+def test_datasets_go_in_the_order_the_store_lists(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "supplylake.db")
+    seen: list[DatasetRef] = []
+
+    class Listing(Loader):
+        def _apply(self, ref: DatasetRef, name: str) -> tuple[int, float]:
+            seen.append(ref)
+            return 1, 0.0
+
+    loader = Listing(store, None, batch_events=10)  # type: ignore[arg-type]
+    try:
+        loader.store.pending_datasets = lambda: [B]  # type: ignore[method-assign]
+        loader.run_once()
+        assert seen == [B]
+        loader.store.pending_datasets = lambda: [C, A, B]  # type: ignore[method-assign]
+        loader.run_once()
+        assert seen == [B, C, A, B]
+    finally:
+        loader.close()
+        store.close()
 
 
 def test_a_dataset_read_during_a_pass_is_not_read_again_by_another_thread(tmp_path: Path) -> None:
@@ -68,8 +84,8 @@ def test_a_pass_ends_after_its_time_and_the_next_lists_again(
 
 def test_datasets_no_longer_pending_are_forgotten() -> None:
     turns = Turns()
-    turns.order([A, B])
-    turns.order([B])
+    turns.listed([A, B])
+    turns.listed([B])
     assert turns.waiting_since(A) == 0.0
     assert turns.waiting_since(B) > 0.0
 

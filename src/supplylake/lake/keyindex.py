@@ -98,7 +98,8 @@ def segment_for(table: Table, data_file: DataFile, primary_keys: Sequence[str]) 
     path = segment_path(table.location(), data_file.file_path)
     segment = _load(table.io, path, data_file.file_path, data_file.record_count, primary_keys)
     if segment is None:
-        rows = _read_keys(table, data_file, primary_keys)
+        # Every row of the file, in file order (deleted rows included).
+        rows = file_rows(table, [data_file], primary_keys)
         segment = store_segment(table, data_file.file_path, rows, primary_keys)
     _remember(cache_key, segment)
     return segment
@@ -206,11 +207,6 @@ def _load(
 def _read_remote(io: FileIO, path: str) -> pa.BufferReader:
     with io.new_input(path).open() as stream:
         return pa.BufferReader(stream.read())
-
-
-def _read_keys(table: Table, data_file: DataFile, primary_keys: Sequence[str]) -> pa.Table:
-    """The key columns of every row of `data_file`, in file order (deleted rows included)."""
-    return file_rows(table, [data_file], primary_keys)
 
 
 def _write_atomically(io: FileIO, path: str, data: pa.Buffer) -> None:

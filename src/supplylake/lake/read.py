@@ -1,9 +1,9 @@
 """Reads from lake tables: rows to Arrow, counts, and the last batch position.
 
 Files without deletes are read by pyiceberg's ArrowScan as they are. A file with position deletes
-is read whole and its deleted rows dropped with one bitmap filter: pyiceberg instead builds a
-Python range per batch and copies every column with `take`, which made a large table with a few
-percent of its rows deleted read markedly slower than the same table without deletes.
+is read whole (`file_rows`) and its deleted rows dropped with one bitmap filter: pyiceberg instead
+builds a Python range per batch and copies every column with `take`, which made a large table
+with a few percent of its rows deleted read markedly slower than the same table without deletes.
 """
 
 from __future__ import annotations
@@ -63,9 +63,7 @@ def scan(
     predicate = expression_to_pyarrow(bound) if row_filter else None
 
     def read(task: FileScanTask) -> pa.Table:
-        whole = ArrowScan(table.metadata, table.io, wide, AlwaysTrue()).to_table(
-            [FileScanTask(task.file)]
-        )
+        whole = file_rows(table, [task.file], [f.name for f in wide.fields])
         gone = deleted_positions(table.io, task.file.file_path, task.delete_files)
         live = whole.filter(live_mask(whole.num_rows, gone)) if gone else whole
         if predicate is not None:

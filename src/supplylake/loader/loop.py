@@ -62,12 +62,11 @@ class Turns:
         self._lock = threading.Lock()
         self._since: dict[DatasetRef, float] = {}
 
-    def order(self, pending: Sequence[DatasetRef]) -> list[DatasetRef]:
-        """``pending``, in the store's order (datasets not pending any more are forgotten)."""
+    def listed(self, pending: Sequence[DatasetRef]) -> None:
+        """A pass found ``pending``: datasets not pending any more are forgotten."""
         at = time.time()
         with self._lock:
             self._since = {ref: self._since.get(ref, at) for ref in pending}
-        return list(pending)
 
     def waiting_since(self, ref: DatasetRef) -> float:
         with self._lock:
@@ -132,7 +131,8 @@ class Loader:
         """Apply one batch of each pending dataset no other loader holds; the events finished."""
         finished = 0
         lag = 0.0
-        refs = self.turns.order(self.store.pending_datasets())
+        refs = self.store.pending_datasets()  # oldest pending event first
+        self.turns.listed(refs)
         listed = time.time()
         for ref in refs:
             if time.time() - listed > PASS_SECONDS:
