@@ -12,8 +12,9 @@ built when first needed, atomically (rename), and one that is missing, corrupt (
 written for other key columns is built again from its data file.
 
 Lookups bisect memory-mapped arrays, or hash-probe small ones, so a batch costs
-O(keys x files x log rows) whatever the table holds. APPEND never touches the index; the files
-it adds are indexed by the first UPSERT or DELETE that searches them (or by compaction).
+O(keys x files x log rows) whatever the table holds. The loader indexes each small data file it
+writes to a keyed table as it writes it, and compaction the files it writes; any other file is
+indexed by the first UPSERT or DELETE that searches it.
 """
 
 from __future__ import annotations
