@@ -13,7 +13,7 @@ from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import FileScanTask
 
-from supplylake.lake import Lake
+from supplylake.lake import Lake, datafiles
 from supplylake.lake.datafiles import forget_plans, plan_for, write_data_files
 from supplylake.lake.paths import local_path
 from supplylake.lake.read import file_rows
@@ -120,3 +120,50 @@ def test_file_rows_are_what_pyiceberg_s_scan_reads(lake: Lake, schema: DatasetSc
     assert file_rows(t, files).equals(theirs)
     keys = list(schema.primary_keys)
     assert file_rows(t, files, keys).equals(theirs.select(keys))
+
+
+def _codecs(data_file: DataFile) -> set[str]:
+    path = local_path(data_file.file_path)
+    assert path is not None
+    metadata = pq.ParquetFile(path).metadata
+    return {
+        metadata.row_group(g).column(c).compression
+        for g in range(metadata.num_row_groups)
+        for c in range(metadata.num_columns)
+    }
+
+
+def test_a_small_file_is_written_with_snappy(lake: Lake) -> None:
+    forget_plans()
+    t = lake.open_table(INSTANCE, "default", KV, create=True)
+    (written,) = write_data_files(t, _rows(KV, 3))
+    assert _codecs(written) == {"SNAPPY"}
+
+
+def test_a_file_over_the_small_size_is_written_with_the_table_s_zstd(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forget_plans()
+    monkeypatch.setattr(datafiles, "_SMALL_BYTES", 100)
+    t = lake.open_table(INSTANCE, "default", KV, create=True)
+    rows = _rows(KV, 300)
+    assert rows.nbytes > 100
+    (written,) = write_data_files(t, rows)
+    assert _codecs(written) == {"ZSTD"}
+    (small,) = write_data_files(t, _rows(KV, 1))  # the same plan: the size decides
+    assert _codecs(small) == {"SNAPPY"}
+
+
+@pytest.mark.parametrize("n", [3, 300])
+def test_a_table_that_names_a_codec_keeps_it_for_every_file(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch, n: int
+) -> None:
+    forget_plans()
+    monkeypatch.setattr(datafiles, "_SMALL_BYTES", 100)
+    lake.create_table(INSTANCE, "default", KV)
+    lake.table(INSTANCE, "default", KV.name).transaction().set_properties(
+        {"write.parquet.compression-codec": "gzip"}
+    ).commit_transaction()
+    t = lake.open_table(INSTANCE, "default", KV)
+    (written,) = write_data_files(t, _rows(KV, n))
+    assert _codecs(written) == {"GZIP"}

@@ -10,7 +10,7 @@ from pyiceberg.conversions import from_bytes
 from pyiceberg.manifest import DataFileContent, ManifestContent
 from pyiceberg.types import LongType, StringType
 
-from supplylake.lake import Change, Lake
+from supplylake.lake import Change, Lake, deletes
 from supplylake.query.engine import run_query
 from supplylake.schema.types import (
     DatasetSchema,
@@ -171,3 +171,35 @@ def test_scan_filters_selects_and_limits_rows_of_files_with_deletes(loaded: Lake
     assert canonical(pyiceberg) == canonical(got)
     assert loaded.scan(INSTANCE, "default", "by_site", limit=3).num_rows == 3
     assert loaded.scan(INSTANCE, "default", "by_site", row_filter="site = 'x'").num_rows == 5
+
+
+def _delete_codecs(lake: Lake) -> set[str]:
+    tbl = lake.table(INSTANCE, "default", "by_site")
+    codecs = set()
+    for _, e in entries(lake):
+        if e.data_file.content != DataFileContent.POSITION_DELETES:
+            continue
+        with tbl.io.new_input(e.data_file.file_path).open() as stream:
+            metadata = pq.ParquetFile(stream).metadata
+            codecs |= {
+                metadata.row_group(g).column(c).compression
+                for g in range(metadata.num_row_groups)
+                for c in range(metadata.num_columns)
+            }
+    return codecs
+
+
+def test_a_small_delete_file_is_written_with_snappy(loaded: Lake) -> None:
+    apply(loaded, 3, Operation.DELETE, [{"k": "k0", "site": "x"}, {"k": "k3", "site": "x"}])
+    assert _delete_codecs(loaded) == {"SNAPPY"}
+
+
+def test_a_delete_file_over_the_small_size_is_written_with_zstd(
+    loaded: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deletes, "_SMALL_BYTES", 10)
+    apply(loaded, 3, Operation.DELETE, [{"k": "k0", "site": "x"}, {"k": "k3", "site": "x"}])
+    assert _delete_codecs(loaded) == {"ZSTD"}
+    assert canonical(loaded.scan(INSTANCE, "default", "by_site", columns=["k"])) == canonical(
+        [{"k": f"k{i}"} for i in range(6) for s in "xy" if (i, s) not in {(0, "x"), (3, "x")}]
+    )

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from supplylake.lake.fold import Change, fold
-from supplylake.lake.keys import encode_keys
+from supplylake.lake.keys import encode_keys, match_columns
+from supplylake.lake.layout import arrow_schema
 from supplylake.schema.types import DatasetSchema, Field, FieldType, Operation
 from tests.schemas import DAILY, KV
 
@@ -125,3 +130,32 @@ def test_keys_frame_their_parts_so_concatenations_cannot_collide() -> None:
     )
     keys = encode_keys(rows, pair).to_pylist()
     assert len(set(keys)) == len(keys)
+
+
+@st.composite
+def upsert_batches(draw: st.DrawFn) -> list[list[dict[str, object]]]:
+    """Events of UPSERT records of `KV`: keys of a few (repeating) or all distinct."""
+    distinct = draw(st.booleans())
+    alphabet = "abcdefghijklmnopqrstuvwxyz" if distinct else "abc"
+    keys = draw(st.lists(st.sampled_from(alphabet), max_size=12, unique=distinct))
+    values = draw(st.lists(st.none() | st.integers(-5, 5), min_size=len(keys), max_size=len(keys)))
+    records: list[dict[str, object]] = [{"k": k, "v": v} for k, v in zip(keys, values, strict=True)]
+    cuts = sorted(draw(st.lists(st.integers(0, len(records)), max_size=4)))
+    bounds = [0, *cuts, len(records)]
+    return [records[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+@settings(max_examples=50, deadline=None)
+@given(upsert_batches())
+def test_upserts_fold_as_applied_one_after_another(events: list[list[dict[str, object]]]) -> None:
+    folded = fold([change(Operation.UPSERT, KV, *rows) for rows in events], KV)
+
+    records = [r for rows in events for r in rows]
+    keys = encode_keys(table(KV, records), KV).to_pylist()
+    last = {key: n for n, key in enumerate(keys)}  # the last row of each key wins
+    assert folded.added.to_pylist() == [r for n, r in enumerate(records) if last[keys[n]] == n]
+    assert folded.added.schema == arrow_schema(KV)
+    assert sorted(folded.removed_keys.to_pylist()) == sorted(set(keys))  # each key once
+    assert folded.removed_rows.to_pylist() == [
+        {c: r[c] for c in match_columns(KV)} for r in records
+    ]

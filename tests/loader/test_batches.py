@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+import json
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
+from supplylake.lake import Change
+from supplylake.loader import apply
 from supplylake.loader.loop import Loader
+from supplylake.schema.arrow import json_to_arrow
 from supplylake.schema.types import Operation
 from supplylake.store.base import DatasetRef, Event
 from supplylake.store.sqlite import SqliteStore
+from tests.schemas import DAILY
 
 REF = DatasetRef("4f1c2e0a-9b7d-4c3e-8f6a-5b4c3d2e1f0a", "default", "rows")
 AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -65,3 +72,39 @@ def test_one_event_larger_than_the_cap_still_loads_alone(loader: Loader) -> None
     # Small events again: the limit grows back.
     loader._within_bytes(REF, [_event(3, 10)])
     assert loader._limit(REF) == 100
+
+
+def _data_event(position: int, data: str) -> Event:
+    return dataclasses.replace(_event(position, 0), operation=Operation.UPSERT, data=data)
+
+
+def test_small_and_large_texts_convert_to_the_same_rows_by_their_own_readers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(apply, "_SMALL_CHARS", 200)
+    read_by_pyarrow: list[int] = []
+
+    def counting(texts: Sequence[str], *args: Any, **kwargs: Any) -> pa.Table | None:
+        table = json_to_arrow(texts, *args, **kwargs)
+        read_by_pyarrow.append(0 if table is None else table.num_rows)
+        return table
+
+    monkeypatch.setattr(apply, "json_to_arrow", counting)
+    records = [
+        {"k": 1, "at": "2026-01-01T08:00:00Z", "v": 5},
+        {"k": 2, "at": None, "v": None},
+        {"k": 3, "at": "2026-01-02T23:59:59.123456Z"},
+    ]
+    small = [_data_event(n, json.dumps(r)) for n, r in enumerate(records, 1)]
+    large = [_data_event(n, json.dumps([r], indent=16)) for n, r in enumerate(records, 1)]
+    assert sum(len(e.data or "") for e in small) <= 200 < sum(len(e.data or "") for e in large)
+
+    parsed = apply._convert(small, DAILY, None, "default.daily", False)
+    assert read_by_pyarrow == []
+    read = apply._convert(large, DAILY, None, "default.daily", False)
+    assert read_by_pyarrow == [3]
+
+    assert isinstance(parsed, Change) and isinstance(read, Change)
+    assert parsed.operation is read.operation is Operation.UPSERT
+    assert parsed.rows.equals(read.rows, check_metadata=True)
+    assert parsed.rows.column("k").to_pylist() == [1, 2, 3]

@@ -7,6 +7,11 @@ Iceberg schema of the rows, the projection, the statistics plan and the Parquet 
 the table's schema and properties: for the loader's batches of a few rows that planning costs
 many times the write itself. A table's plan depends only on its schema, its properties and the
 Arrow schema of the rows, so it is made once for each of these and kept.
+
+A file of a few rows is compressed with Snappy instead of the table's default, Zstandard,
+unless the table names a codec: setting up Zstandard for each column chunk cost twice the rest
+of such a file's write, for no saving worth having on a file compaction soon replaces. Parquet
+records the codec of each column chunk, so every reader reads either.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ class WritePlan:
     statistics: dict[int, StatisticsCollector]
     column_ids: dict[str, int]
     options: dict[str, Any]
+    small_options: dict[str, Any]  # for files of at most `_SMALL_BYTES` of rows
     row_group_rows: int
     target_bytes: int
     locations: LocationProvider
@@ -108,11 +114,16 @@ def plan_for(metadata: TableMetadata, rows: pa.Schema) -> WritePlan:
     plan = _plans.get(key)
     if plan is None:
         file_schema, arrow_schema = file_schema_of(metadata, rows)
+        options = parquet_writer_options(props)
+        small = dict(options)
+        if TableProperties.PARQUET_COMPRESSION not in props:
+            small.update(compression="snappy", compression_level=None)
         plan = WritePlan(
             arrow_schema=arrow_schema,
             statistics=compute_statistics_plan(file_schema, props),
             column_ids=parquet_path_to_id_mapping(file_schema),
-            options=parquet_writer_options(props),
+            options=options,
+            small_options=small,
             row_group_rows=_int(props, TableProperties.PARQUET_ROW_GROUP_LIMIT, _ROW_GROUP_ROWS),
             target_bytes=_int(props, TableProperties.WRITE_TARGET_FILE_SIZE_BYTES, _TARGET_BYTES),
             locations=load_location_provider(metadata.location, props),
@@ -128,6 +139,8 @@ def forget_plans() -> None:
     _plans.clear()
 
 
+#: Rows (in Arrow) up to which a file is written with `WritePlan.small_options`.
+_SMALL_BYTES = 1 << 20
 _ROW_GROUP_ROWS = TableProperties.PARQUET_ROW_GROUP_LIMIT_DEFAULT
 _TARGET_BYTES = TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT
 
@@ -148,9 +161,10 @@ def _write_one(
     rows = given.cast(plan.arrow_schema)
     path = plan.locations.new_data_location(data_file_name=name, partition_key=key)
     output = io.new_output(path)
+    options = plan.small_options if rows.nbytes <= _SMALL_BYTES else plan.options
     with output.create(overwrite=True) as stream:
         with pq.ParquetWriter(
-            stream, schema=plan.arrow_schema, store_decimal_as_integer=True, **plan.options
+            stream, schema=plan.arrow_schema, store_decimal_as_integer=True, **options
         ) as writer:
             writer.write(rows, row_group_size=plan.row_group_rows)
         statistics = data_file_statistics_from_parquet_metadata(

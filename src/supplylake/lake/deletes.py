@@ -34,6 +34,13 @@ SCHEMA = pa.schema(
     ]
 )
 _CACHED_FILES = 1024
+#: Delete files of up to this many bytes of rows are compressed with Snappy, larger ones with
+#: Zstandard: Zstandard's setup costs more than the whole write of a few positions.
+_SMALL_BYTES = 1 << 20
+
+
+def _codec(nbytes: int) -> str:
+    return "snappy" if nbytes <= _SMALL_BYTES else "zstd"
 
 
 def write_position_deletes(
@@ -64,7 +71,9 @@ def write_position_deletes(
     collected: list[Any] = []
     output = io.new_output(location)
     with output.create(overwrite=True) as stream:
-        pq.write_table(table, stream, compression="zstd", metadata_collector=collected)
+        pq.write_table(
+            table, stream, compression=_codec(table.nbytes), metadata_collector=collected
+        )
     sizes = {FILE_PATH_ID: 0, POS_ID: 0}
     for metadata in collected:
         for g in range(metadata.num_row_groups):

@@ -57,8 +57,11 @@ def fold(changes: Sequence[Change], schema: DatasetSchema) -> Folded:
         [_CODES[op] for op, c in zip(ops, changes, strict=True) for _ in range(c.rows.num_rows)],
         pa.int8(),
     )
-    seq = pa.array(range(rows.num_rows), pa.int64())
     keys = encode_keys(rows, schema).combine_chunks()
+    if all(op == Operation.UPSERT for op in ops) and pc.count_distinct(keys).as_py() == len(keys):
+        # Each row replaces what its key held before and nothing of the batch: all stay.
+        return Folded(conform(rows, strict), keys, rows.select(match_columns(schema)))
+    seq = pa.array(range(rows.num_rows), pa.int64())
 
     is_barrier = pc.not_equal(op_codes, _CODES[Operation.APPEND])
     barrier_rows = pa.table({"key": keys, "seq": seq}).filter(is_barrier)

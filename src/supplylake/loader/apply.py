@@ -183,14 +183,19 @@ def _convert(
 
     Events are converted a few MiB of text at a time, by pyarrow's JSON reader
     straight to Arrow (`json_to_arrow`); what it cannot take is parsed into Python records
-    and converted as before, which also says what is wrong.
+    and converted as before, which also says what is wrong. A few kilobytes of text are parsed
+    into records at once: the JSON reader's setup costs more than parsing that little.
     """
     operation = run[0].operation
     chunks: list[pa.Table] = []
     try:
         for events in _by_text_size(run, _CHUNK_CHARS):
             texts = [ev.data or "" for ev in events]
-            table = json_to_arrow(texts, schema, fill=fill, operation=operation, checked=checked)
+            table = None
+            if sum(map(len, texts)) > _SMALL_CHARS:
+                table = json_to_arrow(
+                    texts, schema, fill=fill, operation=operation, checked=checked
+                )
             if table is None:
                 table = _convert_parsed(texts, schema, fill, operation, checked)
             chunks.append(table)
@@ -239,6 +244,10 @@ def _convert_parsed(
 #: Characters of event data converted at once by pyarrow's JSON reader (its Arrow is about
 #: as large; the text is already in memory).
 _CHUNK_CHARS = 8 << 20
+
+#: Characters of event data below which records are parsed in Python rather than read by
+#: pyarrow's JSON reader (for a few wide records, about four times faster).
+_SMALL_CHARS = 64 << 10
 
 #: Records parsed before they are converted to Arrow (about 5 MB of JSON for wide records).
 _CHUNK_RECORDS = 5_000
