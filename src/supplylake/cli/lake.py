@@ -77,10 +77,24 @@ def loader(
             "(for a node exporter's textfile collector).",
         ),
     ] = None,
+    share: Annotated[
+        str | None,
+        typer.Option(
+            help="K/N: with N loader processes on one database, this one takes the datasets "
+            "of share K first and the others' when they fall behind, so that each table's "
+            "caches stay in one process. Give each process its own K.",
+        ),
+    ] = None,
 ) -> None:
     """Run the lake loader on its own (start `serve` with --no-loader), until stopped."""
+    from supplylake.loader.loop import Share
     from supplylake.loader.main import LoaderFailed, main
     from supplylake.store.urls import redacted
+
+    try:
+        taken = Share.parse(share) if share is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--share") from None
 
     settings = _settings(
         Settings.from_env(
@@ -98,7 +112,7 @@ def loader(
     )
     err.print(f"supplylake loader applying events from {redacted(settings.resolved_database_url)}")
     try:
-        main(settings, metrics_file)
+        main(settings, metrics_file, taken)
     except LoaderFailed as exc:
         err.print(f"[red]error:[/red] the loader stopped: {exc}")
         raise typer.Exit(1) from None

@@ -14,6 +14,13 @@ first, first: the same order for every loader of every process, whichever of the
 dataset last. With many active tables a pass takes a while and its order grows stale (another
 process applies some of its datasets, new events arrive), so a pass ends after
 ``PASS_SECONDS`` and the next one lists the datasets again.
+
+A process given a :class:`Share` (``serve`` gives one to each of its loader processes) takes
+the datasets of its share first, in that order, and the others' only when it has time left in
+a pass, or when they have waited ``STEAL_SECONDS`` longer than the oldest of its own (their
+process is behind, busy or gone). A table then stays with one process while all keep up, and
+so do what that process keeps of it (parsed metadata, manifests, key indexes): applied by
+turns in two processes, each of its commits read back what the other had written.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from supplylake import metrics
@@ -48,6 +57,33 @@ def _show_lag(loader: object, lag: float) -> None:
 
 #: Seconds after which a pass takes no more datasets, so that the next lists them afresh.
 PASS_SECONDS = 1.0
+#: How much longer than this process's own oldest a dataset of another share must have waited
+#: for this process to take it in turn.
+STEAL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Share:
+    """Share ``index`` (from 0) of ``count``: the datasets a loader process takes first."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Share:
+        """``K/N`` (K from 1 to N) as a share."""
+        k, sep, n = text.partition("/")
+        try:
+            share = cls(int(k) - 1, int(n)) if sep else None
+        except ValueError:
+            share = None
+        if share is None or not 0 <= share.index < share.count:
+            raise ValueError(f"a share is K/N with 1 <= K <= N, such as 1/2; not {text!r}")
+        return share
+
+    def holds(self, ref: DatasetRef) -> bool:
+        key = f"{ref.instance_id}/{ref.namespace}/{ref.name}".encode()
+        return zlib.crc32(key) % self.count == self.index
 
 
 class Turns:
@@ -58,7 +94,8 @@ class Turns:
     So a dataset one thread has just applied is not read again by the others in the same pass.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, share: Share | None = None) -> None:
+        self.share = share
         self._lock = threading.Lock()
         self._since: dict[DatasetRef, float] = {}
 
@@ -67,6 +104,22 @@ class Turns:
         at = time.time()
         with self._lock:
             self._since = {ref: self._since.get(ref, at) for ref in pending}
+
+    def in_turn(self, pending: Sequence[DatasetRef]) -> list[DatasetRef]:
+        """``pending`` (in the store's order) in the order this process takes them: its share's
+        and those of other shares overdue, then the rest of the others'."""
+        share = self.share
+        if share is None or share.count == 1:
+            return list(pending)
+        with self._lock:
+            since = self._since
+            own = [since.get(ref, 0.0) for ref in pending if share.holds(ref)]
+            due = (min(own) if own else time.time()) - STEAL_SECONDS
+            first: list[DatasetRef] = []
+            later: list[DatasetRef] = []
+            for ref in pending:
+                (first if share.holds(ref) or since.get(ref, 0.0) < due else later).append(ref)
+        return first + later
 
     def waiting_since(self, ref: DatasetRef) -> float:
         with self._lock:
@@ -134,6 +187,7 @@ class Loader:
         refs = self.store.pending_datasets()  # oldest pending event first
         self.turns.listed(refs)
         listed = time.time()
+        refs = self.turns.in_turn(refs)
         for ref in refs:
             if time.time() - listed > PASS_SECONDS:
                 break  # the order is stale: list again

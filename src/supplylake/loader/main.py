@@ -21,7 +21,7 @@ from supplylake.loader.bom import BomImports
 from supplylake.loader.flows import POLL_SECONDS as FLOW_POLL_SECONDS
 from supplylake.loader.flows import FlowRunner
 from supplylake.loader.jobs import Context, JobKind, run_jobs
-from supplylake.loader.loop import Loader, Turns
+from supplylake.loader.loop import Loader, Share, Turns
 from supplylake.loader.maintenance import DueTables, Maintainer
 from supplylake.process.garbage import settle_garbage_collector
 from supplylake.process.metrics_file import (
@@ -86,9 +86,10 @@ class LoaderFailed(RuntimeError):
     """The loader process stopped on an error, not on a signal."""
 
 
-def main(settings: Settings, metrics_file: Path | None = None) -> None:
+def main(settings: Settings, metrics_file: Path | None = None, share: Share | None = None) -> None:
     """Run the loader in this process until SIGTERM or SIGINT (or its parent dies).
 
+    With ``share``, it takes the datasets of that share first (see :class:`.loop.Share`).
     Raises :class:`LoaderFailed` if it stopped on an error.
     """
     from supplylake.lake import open_lake
@@ -99,7 +100,8 @@ def main(settings: Settings, metrics_file: Path | None = None) -> None:
     store = open_store(settings.resolved_database_url)
     lake = open_lake(settings)
     settle_garbage_collector()
-    ctx = Context(settings, store, lake, DueTables(settings.loader_maintain_seconds), Turns())
+    due = DueTables(settings.loader_maintain_seconds)
+    ctx = Context(settings, store, lake, due, Turns(share))
     stop = threading.Event()
     failed: list[BaseException] = []
 
@@ -132,17 +134,22 @@ def loader_children(settings: Settings) -> list[Child]:
 
     Several processes share the datasets through their leases as the threads of one do, and
     each has an interpreter (and a GIL) of its own: pyiceberg's commits are mostly Python, so
-    the threads of one process use about one core between them.
+    the threads of one process use about one core between them. Each is given a share of the
+    datasets to take first, so that a table stays with one process while they keep up.
     """
     show_loader_metrics(settings, fresh=True)
+
+    count = loader_processes(settings)
 
     def child(n: int) -> Child:
         def start() -> Command:
             env = {**os.environ, **settings.environment(), **parent_environment()}
             command = [sys.executable, "-m", "supplylake", "loader"]
             command += ["--metrics-file", str(loader_metrics_file(settings, n))]
+            if count > 1:
+                command += ["--share", f"{n + 1}/{count}"]
             return Command(subprocess.Popen(command, env=env))
 
         return Child("loader process", start, _RESTARTS, _STOP_SECONDS)
 
-    return [child(n) for n in range(loader_processes(settings))]
+    return [child(n) for n in range(count)]

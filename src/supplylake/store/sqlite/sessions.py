@@ -39,8 +39,12 @@ class SqliteLeases(Leases):
     def try_acquire(self, name: str) -> bool:
         if name in self._held:
             return True
-        self._folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self._path(name), os.O_RDWR | os.O_CREAT, 0o600)
+        path = self._path(name)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:  # the first lease of this database (or the folder was removed)
+            self._folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
