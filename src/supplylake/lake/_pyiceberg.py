@@ -14,13 +14,31 @@ pyiceberg name that starts with ``_``.
 from __future__ import annotations
 
 import inspect
+import json
+import os
+import threading
 from abc import abstractmethod
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pyarrow as pa
-from pyiceberg.avro.codecs import AvroCompressionCodec
+from pyiceberg.avro import file as avro_file
+from pyiceberg.avro.codecs import (
+    AVRO_CODEC_KEY,
+    CODEC_MAPPING_ICEBERG_TO_AVRO,
+    AvroCompressionCodec,
+)
+from pyiceberg.avro.file import (
+    _SCHEMA_KEY,
+    MAGIC,
+    META_SCHEMA,
+    SYNC_SIZE,
+    AvroFileHeader,
+    AvroOutputFile,
+)
+from pyiceberg.avro.resolver import construct_writer, resolve_writer
+from pyiceberg.avro.writer import Writer
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.io import FileIO
@@ -32,6 +50,7 @@ from pyiceberg.io.pyarrow import (
     pyarrow_to_schema,
 )
 from pyiceberg.manifest import (
+    DEFAULT_READ_VERSION,
     DataFile,
     FileFormat,
     ManifestContent,
@@ -45,6 +64,7 @@ from pyiceberg.table import (
     DOWNCAST_NS_TIMESTAMP_TO_US_ON_WRITE,
     CommitTableResponse,
     Table,
+    TableProperties,
     Transaction,
 )
 from pyiceberg.table.locations import load_location_provider
@@ -62,8 +82,9 @@ from pyiceberg.table.update.snapshot import _MergeAppendFiles, _SnapshotProducer
 from pyiceberg.typedef import Properties
 from pyiceberg.utils.config import Config
 from pyiceberg.utils.datetime import datetime_to_millis
+from pyiceberg.utils.schema_conversion import AvroSchemaConversion
+from sqlalchemy import Table as SqlTable
 from sqlalchemy import update
-from sqlalchemy.orm import Session
 
 P = TypeVar("P", bound="SnapshotProducer[Any]")
 
@@ -87,6 +108,9 @@ INTERNALS: tuple[tuple[object, str, tuple[str, ...] | None], ...] = (
     (_SnapshotProducer, "_existing_manifests", ()),
     (_SnapshotProducer, "_validate_concurrency", ()),
     (ManifestWriterV2, "_meta", None),
+    (ManifestWriterV2, "_with_partition", ("format_version",)),
+    (AvroOutputFile, "_write_header", ()),
+    (avro_file, "_SCHEMA_KEY", None),
     (SqlCatalog, "_convert_orm_to_iceberg", ("orm_table",)),
     (SqlCatalog, "_load_file_io", ("properties", "location")),
     (SqlCatalog, "_write_metadata", ("metadata", "io", "metadata_path")),
@@ -246,15 +270,113 @@ class CopyOnceTransaction(Transaction):
         return memo[2]
 
 
-class DeleteManifestWriter(ManifestWriterV2):
-    """A v2 manifest of delete files (pyiceberg writes data manifests only)."""
+class QuickManifestWriter(ManifestWriterV2):
+    """pyiceberg's v2 manifest writer, of data or of delete files, with its set-up made once.
+
+    For every manifest, pyiceberg builds the manifest entry schema of the table's partition
+    type, resolves an Avro writer for it, converts it to an Avro schema for the file header and
+    serializes the table schema: for a commit of one small file, about a tenth of its time. All
+    of it depends only on the table's schema and partition spec, so it is kept for each pair.
+    The files are the same as pyiceberg's (a test compares them).
+    """
+
+    def __init__(
+        self,
+        spec: PartitionSpec,
+        schema: Schema,
+        output_file: Any,
+        snapshot_id: int,
+        avro_compression: AvroCompressionCodec,
+        content: ManifestContent = ManifestContent.DATA,
+    ) -> None:
+        super().__init__(spec, schema, output_file, snapshot_id, avro_compression)
+        self._content = content
 
     def content(self) -> ManifestContent:
-        return ManifestContent.DELETES
+        return self._content
+
+    def _setup(self) -> _ManifestSetup:
+        key = (id(self._spec), id(self._schema), self._content, self._compression)
+        with _setups_lock:
+            setup = _setups.get(key)
+            if setup is not None and setup.spec is self._spec and setup.schema is self._schema:
+                return setup
+        meta = dict(super()._meta)
+        if self._content == ManifestContent.DELETES:
+            meta["content"] = "deletes"
+        file_schema = self._with_partition(self.version)
+        record_schema = self._with_partition(DEFAULT_READ_VERSION)
+        setup = _ManifestSetup(
+            self._spec,
+            self._schema,
+            meta,
+            file_schema,
+            resolve_writer(record_schema=record_schema, file_schema=file_schema),
+            _header(file_schema, "manifest_entry", meta),
+        )
+        with _setups_lock:
+            if len(_setups) >= _MOST_SETUPS:
+                _setups.pop(next(iter(_setups)))
+            _setups[key] = setup
+        return setup
 
     @property
     def _meta(self) -> dict[str, str]:
-        return {**super()._meta, "content": "deletes"}
+        return self._setup().meta
+
+    def new_writer(self) -> AvroOutputFile[ManifestEntry]:
+        setup = self._setup()
+        return _QuickAvroOutputFile(self._output_file, setup)
+
+
+class _ManifestSetup:
+    """What writing manifests of one table schema and partition spec takes, made once."""
+
+    def __init__(
+        self,
+        spec: PartitionSpec,
+        schema: Schema,
+        meta: dict[str, str],
+        file_schema: Schema,
+        writer: Writer,
+        header: dict[str, str],
+    ) -> None:
+        self.spec = spec  # kept, so that the ids the setup is found by stay theirs
+        self.schema = schema
+        self.meta = meta
+        self.file_schema = file_schema
+        self.writer = writer
+        self.header = header
+
+
+#: Manifest set-ups kept, by ids of the (spec, schema) they are for; oldest out first.
+_MOST_SETUPS = 256
+_setups: dict[tuple[int, int, ManifestContent, str], _ManifestSetup] = {}
+_setups_lock = threading.Lock()
+_META_WRITER = construct_writer(META_SCHEMA)
+
+
+def _header(file_schema: Schema, schema_name: str, metadata: dict[str, str]) -> dict[str, str]:
+    """An Avro file's header metadata, as pyiceberg's `AvroOutputFile` writes it."""
+    codec = metadata.get(AVRO_CODEC_KEY, TableProperties.WRITE_AVRO_COMPRESSION_DEFAULT)
+    codec = CODEC_MAPPING_ICEBERG_TO_AVRO.get(codec, codec)
+    avro = AvroSchemaConversion().iceberg_to_avro(file_schema, schema_name=schema_name)
+    return {**metadata, _SCHEMA_KEY: json.dumps(avro), AVRO_CODEC_KEY: codec}
+
+
+class _QuickAvroOutputFile(AvroOutputFile[ManifestEntry]):
+    """pyiceberg's Avro writer, given its record writer and header instead of making them."""
+
+    def __init__(self, output_file: Any, setup: _ManifestSetup) -> None:
+        self.output_file = output_file
+        self.file_schema = setup.file_schema
+        self.schema_name = "manifest_entry"
+        self.sync_bytes = os.urandom(SYNC_SIZE)
+        self.writer = setup.writer
+        self.metadata = setup.header
+
+    def _write_header(self) -> None:
+        _META_WRITER.write(self.encoder, AvroFileHeader(MAGIC, self.metadata, self.sync_bytes))
 
 
 class SnapshotProducer(_SnapshotProducer[P]):
@@ -351,6 +473,10 @@ class SnapshotProducer(_SnapshotProducer[P]):
         self.validate_concurrency()
 
 
+#: pyiceberg's catalog table, for statements without the ORM.
+_CATALOG_ROWS = cast(SqlTable, IcebergTables.__table__)
+
+
 class HookedSqlCatalog(SqlCatalog):
     """pyiceberg's SqlCatalog with a public hook where it turns a catalog row into a Table."""
 
@@ -397,20 +523,21 @@ class HookedSqlCatalog(SqlCatalog):
         location = provider.new_table_metadata_file_location(version)
         self._write_metadata(metadata, table.io, location)
         identifier = table.name()
+        row = _CATALOG_ROWS.c
         swap = (
-            update(IcebergTables)
+            update(_CATALOG_ROWS)
             .where(
-                IcebergTables.catalog_name == self.name,
-                IcebergTables.table_namespace
+                row.catalog_name == self.name,
+                row.table_namespace
                 == Catalog.namespace_to_string(Catalog.namespace_from(identifier)),
-                IcebergTables.table_name == Catalog.table_name_from(identifier),
-                IcebergTables.metadata_location == base_location,
+                row.table_name == Catalog.table_name_from(identifier),
+                row.metadata_location == base_location,
             )
             .values(metadata_location=location, previous_metadata_location=base_location)
         )
-        with Session(self.engine) as session:
-            swapped = session.execute(swap).rowcount > 0  # type: ignore[attr-defined]
-            session.commit()
+        # A plain statement, not the ORM's bulk update: the same SQL at a fraction of the cost.
+        with self.engine.begin() as connection:
+            swapped = connection.execute(swap).rowcount > 0
         if swapped:
             # populate_by_name: pyiceberg builds it the same way.
             return CommitTableResponse(metadata=metadata, metadata_location=location)  # type: ignore[call-arg]

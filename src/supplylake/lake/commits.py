@@ -31,7 +31,7 @@ from pyiceberg.table import Table, Transaction
 from pyiceberg.table.snapshots import Operation
 from pyiceberg.utils.properties import property_as_bool, property_as_int
 
-from supplylake.lake._pyiceberg import CopyOnceTransaction, DeleteManifestWriter, SnapshotProducer
+from supplylake.lake._pyiceberg import CopyOnceTransaction, QuickManifestWriter, SnapshotProducer
 from supplylake.lake.manifests import live_entries, manifests, remember_list
 
 _MERGE_ENABLED = "commit.manifest-merge.enabled"
@@ -167,14 +167,17 @@ class RowLevelCommit(SnapshotProducer["RowLevelCommit"]):
         return live_entries(self.io, manifest)
 
     def _writer(self, spec_id: int, content: ManifestContent) -> ManifestWriter:
-        if content == ManifestContent.DATA:
+        if self.transaction.table_metadata.format_version != 2:
+            if content != ManifestContent.DATA:
+                raise ValidationException("delete files need a table of format version 2")
             return self.new_manifest_writer(self.spec(spec_id))
-        return DeleteManifestWriter(
+        return QuickManifestWriter(
             self.spec(spec_id),
             self.schema(),
             self.new_manifest_output(),
             self.new_snapshot_id,
             self.compression,
+            content,
         )
 
 
