@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from supplylake.lake import Change, Lake, deletes, keyindex
+from supplylake.lake import Change, Lake, deletes, keyindex, write
 from supplylake.lake.live import live_files
 from supplylake.schema.types import DatasetSchema, Field, FieldType, Operation
 
@@ -62,23 +62,36 @@ def expected(changed: dict[tuple[str, int], int | None]) -> list[tuple[Any, ...]
     return canonical(rows)
 
 
-def test_new_files_are_indexed_as_written_and_a_lost_index_when_searched(
+def test_small_new_files_are_indexed_in_memory_and_stored_when_searched(
     lines: Lake, tmp_path: Path
 ) -> None:
-    assert len(index_files(tmp_path)) == 2  # each append's data file, as it was written
-    for path in index_files(tmp_path):
-        path.unlink()
+    table = lines.table(INSTANCE, "default", "lines")
+    data_files = [f for files in live_files(table).data.values() for f in files]
+    assert all(keyindex.is_cached(f.file_path, LINES.primary_keys) for f in data_files)
+    assert index_files(tmp_path) == []  # held in memory only
     new_process()
     apply(lines, 3, Operation.UPSERT, [{"order_id": "o1", "line": 1, "qty": 7}])
-    assert len(index_files(tmp_path)) == 3  # both searched files, and the upsert's new one
+    assert len(index_files(tmp_path)) == 2  # both searched files; the upsert's new one is held
     assert canonical(lines.scan(INSTANCE, "default", "lines")) == expected({("o1", 1): 7})
+
+
+def test_a_larger_new_file_has_its_index_stored_as_written(
+    lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(write, "_HELD_ONLY", 10)
+    lake.create_table(INSTANCE, "default", LINES)
+    apply(lake, 1, Operation.APPEND, [{"order_id": f"o{i}", "line": 1} for i in range(11)])
+    apply(lake, 2, Operation.APPEND, [{"order_id": "o99", "line": 1}])
+    assert len(index_files(tmp_path)) == 1  # the 11-row file's; the 1-row file's is held
 
 
 @pytest.mark.parametrize("damage", ["delete", "truncate", "garbage", "flip"])
 def test_a_lost_or_damaged_index_is_rebuilt_from_the_data_files(
     lines: Lake, tmp_path: Path, damage: str
 ) -> None:
+    new_process()  # so that the upsert's search stores the files' indexes
     apply(lines, 3, Operation.UPSERT, [{"order_id": "o1", "line": 1, "qty": 7}])
+    assert index_files(tmp_path)
     for path in index_files(tmp_path):
         data = path.read_bytes()
         if damage == "delete":

@@ -14,7 +14,9 @@ written for other key columns is built again from its data file.
 Lookups bisect memory-mapped arrays, or hash-probe small ones, so a batch costs
 O(keys x files x log rows) whatever the table holds. The loader indexes each small data file it
 writes to a keyed table as it writes it, and compaction the files it writes; any other file is
-indexed by the first UPSERT or DELETE that searches it.
+indexed by the first UPSERT or DELETE that searches it. The index of a file of a few rows (most
+of the loader's, with many active tables) is only kept in memory: writing it out cost more than
+building it again from the data file does, which only another process or a restart needs.
 """
 
 from __future__ import annotations
@@ -135,6 +137,13 @@ def store_segment(
     )
     if segment is None:
         segment = KeySegment(arrays)
+    _remember((data_file_path, tuple(primary_keys)), segment)
+    return segment
+
+
+def hold_segment(data_file_path: str, rows: pa.Table, primary_keys: Sequence[str]) -> KeySegment:
+    """Index `rows` (the key columns of a small data file, in file order) in memory only."""
+    segment = KeySegment(_index(rows, primary_keys))
     _remember((data_file_path, tuple(primary_keys)), segment)
     return segment
 

@@ -137,15 +137,19 @@ def _append(
 #: Most rows of a new data file indexed as it is written; a larger file is indexed by the first
 #: batch that searches it.
 _INDEXED_AT_WRITE = 1 << 16
+#: Most rows of a new data file whose index is only held in memory, not written.
+_HELD_ONLY = 256
 
 
 def _write(table: Table, folded: Folded, schema: DatasetSchema) -> list[DataFile]:
-    """Write the batch's new rows, and the key index of each small new file: the table's next
-    batch, in this loader process or another, searches it without reading it back."""
+    """Write the batch's new rows, and index each small new file: the table's next batch
+    searches it without reading it back."""
     written = write_rows(table, folded.added)
-    if schema.primary_keys:
+    keys = list(schema.primary_keys)
+    if keys:
         for data_file, rows in written:
-            if rows.num_rows <= _INDEXED_AT_WRITE:
-                keys = rows.select(list(schema.primary_keys))
-                keyindex.store_segment(table, data_file.file_path, keys, schema.primary_keys)
+            if rows.num_rows <= _HELD_ONLY:
+                keyindex.hold_segment(data_file.file_path, rows.select(keys), keys)
+            elif rows.num_rows <= _INDEXED_AT_WRITE:
+                keyindex.store_segment(table, data_file.file_path, rows.select(keys), keys)
     return [data_file for data_file, _ in written]
