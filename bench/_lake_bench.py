@@ -209,12 +209,14 @@ class Busy:
         self._machine = machine_busy_seconds()
         self._own = [process_cpu_seconds(pid) for pid in self.pids]
         self.machine = self.ours = self.seconds = 0.0
+        self.each: list[float] = []  # cores kept busy by each of ``pids``, in their order
 
     def stop(self) -> Busy:
         wall = self.seconds = time.perf_counter() - self._wall
         self.machine = (machine_busy_seconds() - self._machine) / wall
-        own = sum(process_cpu_seconds(pid) for pid in self.pids) - sum(self._own)
-        self.ours = own / wall
+        ended = [process_cpu_seconds(pid) for pid in self.pids]
+        self.each = [(b - a) / wall for a, b in zip(self._own, ended, strict=True)]
+        self.ours = sum(self.each)
         return self
 
     def warning(self, also_ours: float = 0.0) -> str:

@@ -751,7 +751,9 @@ def main_tables(args: Any, counts: list[int], settings: dict[str, Any]) -> None:
             f"{count:>5} tables: {len(s):,} events measured ({run.not_succeeded} not SUCCEEDED, "
             f"errors {run.errors or 'none'}); slowest table's worst {w[-1] if w else 0:.2f} s, "
             f"median table's worst {percentile(w, 50):.2f} s; cores busy "
-            f"{run.server.ours:.2f} (machine {run.server.machine:.2f}); {run.commits:,} commits, "
+            f"{run.server.ours:.2f} (API {run.server.each[0]:.2f}, loaders "
+            f"{sum(run.server.each[1:]):.2f}; machine {run.server.machine:.2f}); "
+            f"{run.commits:,} commits, "
             f"{run.server.ours * run.server.seconds / max(run.commits, 1) * 1000:.0f} ms of "
             "server and loader CPU per commit",
             flush=True,
