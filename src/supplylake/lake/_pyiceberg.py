@@ -41,6 +41,7 @@ from pyiceberg.avro.resolver import construct_writer, resolve_writer
 from pyiceberg.avro.writer import Writer
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
+from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.io import FileIO
 from pyiceberg.io.fileformat import FileFormatFactory
 from pyiceberg.io.pyarrow import (
@@ -79,12 +80,12 @@ from pyiceberg.table.update import (
     _update_table_metadata_log,
 )
 from pyiceberg.table.update.snapshot import _MergeAppendFiles, _SnapshotProducer
-from pyiceberg.typedef import Properties
+from pyiceberg.typedef import Identifier, Properties
 from pyiceberg.utils.config import Config
 from pyiceberg.utils.datetime import datetime_to_millis
 from pyiceberg.utils.schema_conversion import AvroSchemaConversion
 from sqlalchemy import Table as SqlTable
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 P = TypeVar("P", bound="SnapshotProducer[Any]")
 
@@ -112,6 +113,7 @@ INTERNALS: tuple[tuple[object, str, tuple[str, ...] | None], ...] = (
     (AvroOutputFile, "_write_header", ()),
     (avro_file, "_SCHEMA_KEY", None),
     (SqlCatalog, "_convert_orm_to_iceberg", ("orm_table",)),
+    (SqlCatalog, "_iceberg_type_filter", ()),
     (SqlCatalog, "_load_file_io", ("properties", "location")),
     (SqlCatalog, "_write_metadata", ("metadata", "io", "metadata_path")),
     (SqlCatalog, "_parse_metadata_version", ("metadata_location",)),
@@ -493,6 +495,26 @@ class HookedSqlCatalog(SqlCatalog):
     def file_io(self, properties: Properties, location: str) -> FileIO:
         """The FileIO pyiceberg gives a table with these properties at `location`."""
         return self._load_file_io(properties, location)
+
+    def load_table(self, identifier: str | Identifier) -> Table:
+        """pyiceberg's `load_table`, reading the catalog row with a plain SELECT, not the ORM:
+        the loader loads a table for every batch, and the ORM's session cost more than the
+        rest of a load whose metadata is already parsed."""
+        namespace = Catalog.namespace_to_string(Catalog.namespace_from(identifier))
+        name = Catalog.table_name_from(identifier)
+        row = _CATALOG_ROWS.c
+        query = select(row.table_namespace, row.table_name, row.metadata_location).where(
+            row.catalog_name == self.name,
+            row.table_namespace == namespace,
+            row.table_name == name,
+        )
+        if (type_filter := self._iceberg_type_filter()) is not None:
+            query = query.where(type_filter)
+        with self.engine.connect() as connection:
+            found = connection.execute(query).first()
+        if found is None:
+            raise NoSuchTableError(f"Table does not exist: {namespace}.{name}")
+        return self._convert_orm_to_iceberg(found)  # type: ignore[arg-type]  # reads the 3 columns
 
     def commit_table(
         self,
