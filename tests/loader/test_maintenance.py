@@ -38,6 +38,14 @@ def looked_at(due: DueTables, ref: DatasetRef) -> None:
     due.maintained(ref)
 
 
+def looked_at_once(ref: DatasetRef) -> DueTables:
+    """Due tables where ``ref`` had a commit and has just been maintained."""
+    due = DueTables(EVERY)
+    due.committed(ref)
+    looked_at(due, ref)
+    return due
+
+
 def test_a_table_never_looked_at_is_ready_at_its_first_commit(clock: ManualClock) -> None:
     due = DueTables(EVERY)
     assert due.ready() == []
@@ -46,9 +54,7 @@ def test_a_table_never_looked_at_is_ready_at_its_first_commit(clock: ManualClock
 
 
 def test_a_table_without_commits_is_never_ready(clock: ManualClock) -> None:
-    due = DueTables(EVERY)
-    due.committed(A)
-    looked_at(due, A)
+    due = looked_at_once(A)
     clock.now += 100 * EVERY
     assert due.ready() == []
 
@@ -56,9 +62,7 @@ def test_a_table_without_commits_is_never_ready(clock: ManualClock) -> None:
 def test_a_table_is_ready_an_interval_after_its_last_look_once_it_had_enough_commits(
     clock: ManualClock,
 ) -> None:
-    due = DueTables(EVERY)
-    due.committed(A)
-    looked_at(due, A)
+    due = looked_at_once(A)
     for _ in range(LOOK_AFTER_COMMITS - 1):
         due.committed(A)
     clock.now += EVERY
@@ -68,9 +72,7 @@ def test_a_table_is_ready_an_interval_after_its_last_look_once_it_had_enough_com
 
 
 def test_enough_commits_wait_for_the_interval_after_the_last_look(clock: ManualClock) -> None:
-    due = DueTables(EVERY)
-    due.committed(A)
-    looked_at(due, A)
+    due = looked_at_once(A)
     due.committed(A, commits=10 * LOOK_AFTER_COMMITS)
     clock.now += EVERY - 0.1
     assert due.ready() == []
@@ -79,9 +81,7 @@ def test_enough_commits_wait_for_the_interval_after_the_last_look(clock: ManualC
 
 
 def test_a_table_with_few_commits_is_ready_after_the_longest_wait(clock: ManualClock) -> None:
-    due = DueTables(EVERY)
-    due.committed(A)
-    looked_at(due, A)
+    due = looked_at_once(A)
     due.committed(A)
     clock.now += LONGEST_WAIT * EVERY - 0.1
     assert due.ready() == []
@@ -90,18 +90,14 @@ def test_a_table_with_few_commits_is_ready_after_the_longest_wait(clock: ManualC
 
 
 def test_commits_may_be_counted_at_once(clock: ManualClock) -> None:
-    due = DueTables(EVERY)
-    due.committed(A)
-    looked_at(due, A)
+    due = looked_at_once(A)
     due.committed(A, commits=LOOK_AFTER_COMMITS)
     clock.now += EVERY
     assert due.ready() == [A]
 
 
 def test_ready_forgets_the_commits_of_the_tables_it_returns(clock: ManualClock) -> None:
-    due = DueTables(EVERY)
-    due.committed(A)
-    looked_at(due, A)
+    due = looked_at_once(A)
     due.committed(A, commits=LOOK_AFTER_COMMITS)
     clock.now += EVERY
     assert due.ready() == [A]

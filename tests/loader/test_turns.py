@@ -17,23 +17,28 @@ from tests.clock import ManualClock
 A, B, C = (DatasetRef("4f1c2e0a-9b7d-4c3e-8f6a-5b4c3d2e1f0a", "asc", n) for n in "abc")
 
 
+class Listing(Loader):
+    """A loader that notes the datasets it would apply, in order, and applies none."""
+
+    def __init__(self, store: SqliteStore, turns: Turns | None = None) -> None:
+        super().__init__(store, None, batch_events=10, turns=turns)  # type: ignore[arg-type]
+        self.seen: list[DatasetRef] = []
+
+    def _apply(self, ref: DatasetRef, name: str) -> tuple[int, float]:
+        self.seen.append(ref)
+        return 1, 0.0
+
+
 def test_datasets_go_in_the_order_the_store_lists(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "supplylake.db")
-    seen: list[DatasetRef] = []
-
-    class Listing(Loader):
-        def _apply(self, ref: DatasetRef, name: str) -> tuple[int, float]:
-            seen.append(ref)
-            return 1, 0.0
-
-    loader = Listing(store, None, batch_events=10)  # type: ignore[arg-type]
+    loader = Listing(store)
     try:
         loader.store.pending_datasets = lambda: [B]  # type: ignore[method-assign]
         loader.run_once()
-        assert seen == [B]
+        assert loader.seen == [B]
         loader.store.pending_datasets = lambda: [C, A, B]  # type: ignore[method-assign]
         loader.run_once()
-        assert seen == [B, C, A, B]
+        assert loader.seen == [B, C, A, B]
     finally:
         loader.close()
         store.close()
@@ -95,18 +100,11 @@ def test_datasets_no_longer_pending_are_forgotten() -> None:
 def test_a_loader_applies_datasets_it_sees_pending_for_the_first_time(tmp_path: Path) -> None:
     """A dataset first seen in this pass is not mistaken for one another loader just read."""
     store = SqliteStore(tmp_path / "supplylake.db")
-    seen: list[DatasetRef] = []
-
-    class Listing(Loader):
-        def _apply(self, ref: DatasetRef, name: str) -> tuple[int, float]:
-            seen.append(ref)
-            return 1, 0.0
-
-    loader = Listing(store, None, batch_events=10)  # type: ignore[arg-type]
+    loader = Listing(store)
     try:
         loader.store.pending_datasets = lambda: [A, B]  # type: ignore[method-assign]
         assert loader.run_once() == 2
-        assert seen == [A, B]
+        assert loader.seen == [A, B]
     finally:
         loader.close()
         store.close()
@@ -178,18 +176,11 @@ def test_another_share_s_dataset_waiting_too_long_goes_ahead_of_the_rest(
 
 def test_a_loader_with_a_share_applies_its_own_datasets_first(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "supplylake.db")
-    seen: list[DatasetRef] = []
-
-    class Listing(Loader):
-        def _apply(self, ref: DatasetRef, name: str) -> tuple[int, float]:
-            seen.append(ref)
-            return 1, 0.0
-
-    loader = Listing(store, None, batch_events=10, turns=Turns(SECOND))  # type: ignore[arg-type]
+    loader = Listing(store, Turns(SECOND))
     try:
         loader.store.pending_datasets = lambda: [A, D, B, E]  # type: ignore[method-assign]
         assert loader.run_once() == 4
-        assert seen == [D, E, A, B]
+        assert loader.seen == [D, E, A, B]
     finally:
         loader.close()
         store.close()
