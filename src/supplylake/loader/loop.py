@@ -111,14 +111,15 @@ class Turns:
         share = self.share
         if share is None or share.count == 1:
             return list(pending)
+        ours = [share.holds(ref) for ref in pending]
         with self._lock:
-            since = self._since
-            own = [since.get(ref, 0.0) for ref in pending if share.holds(ref)]
-            due = (min(own) if own else time.time()) - STEAL_SECONDS
-            first: list[DatasetRef] = []
-            later: list[DatasetRef] = []
-            for ref in pending:
-                (first if share.holds(ref) or since.get(ref, 0.0) < due else later).append(ref)
+            since = [self._since.get(ref, 0.0) for ref in pending]
+        own = [at for at, mine in zip(since, ours, strict=True) if mine]
+        due = (min(own) if own else time.time()) - STEAL_SECONDS
+        first: list[DatasetRef] = []
+        later: list[DatasetRef] = []
+        for ref, mine, at in zip(pending, ours, since, strict=True):
+            (first if mine or at < due else later).append(ref)
         return first + later
 
     def waiting_since(self, ref: DatasetRef) -> float:
